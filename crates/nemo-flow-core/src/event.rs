@@ -1,0 +1,169 @@
+//! Lifecycle events (ATOF 0.1 plus `root_uuid` and, on failed ends, `error`).
+//!
+//! Events are immutable once built and shared as `Arc<Event>` with every subscriber.
+
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::clock::Timestamp;
+
+/// ATOF schema version written on every event.
+pub const ATOF_VERSION: &str = "0.1";
+
+/// Whether a scope event opens or closes its span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeCategory {
+    /// The span opens.
+    Start,
+    /// The span closes.
+    End,
+}
+
+impl ScopeCategory {
+    /// `"start"` or `"end"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::End => "end",
+        }
+    }
+}
+
+/// Why a call failed, recorded on its end event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// Exception or error type name, e.g. `ValueError`.
+    pub kind: String,
+    /// The error message.
+    pub message: String,
+}
+
+impl ErrorInfo {
+    /// JSON form: `{"type": …, "message": …}`.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("type".into(), Value::String(self.kind.clone()));
+        m.insert("message".into(), Value::String(self.message.clone()));
+        Value::Object(m)
+    }
+}
+
+/// Fields only scope events have.
+#[derive(Debug, Clone)]
+pub struct ScopeFields {
+    /// Start or end.
+    pub scope_category: ScopeCategory,
+    /// Sorted, de-duplicated attribute labels.
+    pub attributes: Vec<&'static str>,
+    /// Set on end events of failed calls and scopes.
+    pub error: Option<ErrorInfo>,
+}
+
+/// One lifecycle event. `scope` is `Some` for scope events and `None` for marks.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Scope fields, or `None` for a mark.
+    pub scope: Option<ScopeFields>,
+    /// Parent span (scope, tool or LLM call) uuid.
+    pub parent_uuid: Option<Uuid>,
+    /// Event uuid; start and end of one span share it.
+    pub uuid: Uuid,
+    /// Root scope of the run this event belongs to.
+    pub root_uuid: Uuid,
+    /// When it happened.
+    pub timestamp: Timestamp,
+    /// Scope, call or mark name.
+    pub name: Arc<str>,
+    /// Semantic category (`agent`, `tool`, `llm`, `guardrail`, …); marks usually have none.
+    pub category: Option<Arc<str>>,
+    /// Category-specific profile (`model_name`, `tool_call_id`, annotations, …).
+    pub category_profile: Option<Map<String, Value>>,
+    /// Input on start events, output on end events, payload on marks. `Null` when absent.
+    pub data: Value,
+    /// Schema descriptor for `data`; no public API sets it.
+    pub data_schema: Option<Value>,
+    /// Caller metadata. `Null` when absent.
+    pub metadata: Value,
+}
+
+impl Event {
+    /// `"scope"` or `"mark"`.
+    pub fn kind(&self) -> &'static str {
+        if self.scope.is_some() {
+            "scope"
+        } else {
+            "mark"
+        }
+    }
+
+    /// Whether this is a scope start event.
+    pub fn is_scope_start(&self) -> bool {
+        matches!(&self.scope, Some(s) if s.scope_category == ScopeCategory::Start)
+    }
+
+    /// Whether this is a scope end event.
+    pub fn is_scope_end(&self) -> bool {
+        matches!(&self.scope, Some(s) if s.scope_category == ScopeCategory::End)
+    }
+
+    /// A `category_profile` entry.
+    pub fn profile(&self, key: &str) -> Option<&Value> {
+        self.category_profile.as_ref()?.get(key)
+    }
+
+    /// The canonical JSON object (keys sorted).
+    pub fn to_json_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("atof_version".into(), Value::from(ATOF_VERSION));
+        m.insert("kind".into(), Value::from(self.kind()));
+        m.insert("parent_uuid".into(), opt_uuid(self.parent_uuid));
+        m.insert("uuid".into(), Value::String(self.uuid.to_string()));
+        m.insert(
+            "root_uuid".into(),
+            Value::String(self.root_uuid.to_string()),
+        );
+        m.insert(
+            "timestamp".into(),
+            Value::String(self.timestamp.to_rfc3339()),
+        );
+        m.insert("name".into(), Value::from(&*self.name));
+        m.insert("data".into(), self.data.clone());
+        m.insert(
+            "data_schema".into(),
+            self.data_schema.clone().unwrap_or(Value::Null),
+        );
+        m.insert("metadata".into(), self.metadata.clone());
+        m.insert(
+            "category".into(),
+            self.category.as_deref().map_or(Value::Null, Value::from),
+        );
+        m.insert(
+            "category_profile".into(),
+            self.category_profile
+                .clone()
+                .map_or(Value::Null, Value::Object),
+        );
+        if let Some(s) = &self.scope {
+            m.insert(
+                "scope_category".into(),
+                Value::from(s.scope_category.as_str()),
+            );
+            m.insert("attributes".into(), Value::from(s.attributes.clone()));
+            m.insert(
+                "error".into(),
+                s.error.as_ref().map_or(Value::Null, ErrorInfo::to_json),
+            );
+        }
+        Value::Object(m)
+    }
+
+    /// Canonical JSON text, one line.
+    pub fn to_json_string(&self) -> String {
+        self.to_json_value().to_string()
+    }
+}
+
+fn opt_uuid(u: Option<Uuid>) -> Value {
+    u.map_or(Value::Null, |u| Value::String(u.to_string()))
+}

@@ -1,0 +1,383 @@
+//! LLM calls: managed (`begin` … `end`), streaming (`begin` … `chunk`* … `end`) and manual.
+
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use uuid::Uuid;
+
+use super::{
+    CallSpan, Lazy, LazyOf, Outcome, merge_metadata, redaction_marker, report_sanitizer_failure,
+    run_conditional,
+};
+use crate::clock::{Timestamp, new_uuid};
+use crate::dispatch::{emit, report, subscribers_for};
+use crate::error::{FlowError, FlowResult};
+use crate::event::{Event, ScopeCategory};
+use crate::llm::{
+    AnnotatedLlmRequest, AnnotatedLlmResponse, LlmCodec, LlmRequest, LlmResponseCodec,
+};
+use crate::middleware::{LlmExecution, LlmStreamExecution};
+use crate::registry::Entry;
+use crate::scope::{ScopeNode, visible};
+use crate::stream::chunk_summary;
+use crate::types::LlmAttributes;
+
+/// Options of an LLM call.
+#[derive(Debug, Clone, Default)]
+pub struct LlmOptions {
+    /// Flags.
+    pub attributes: LlmAttributes,
+    /// Application data (see [`super::tool::ToolOptions::data`]).
+    pub data: Value,
+    /// Recorded on start and end events.
+    pub metadata: Value,
+    /// Model name, recorded in the category profile.
+    pub model_name: Option<String>,
+    /// Explicit start time.
+    pub timestamp: Option<Timestamp>,
+}
+
+/// An open LLM call.
+#[derive(Debug)]
+pub struct LlmHandle {
+    /// Span state.
+    pub span: CallSpan,
+    /// Flags.
+    pub attributes: LlmAttributes,
+    /// Model name.
+    pub model_name: Option<String>,
+}
+
+/// A request converted from the binding's object on first use.
+pub type LazyRequest<'a> = LazyOf<'a, LlmRequest>;
+
+/// What `begin` hands back to the binding that drives the call.
+pub struct LlmBegin {
+    /// The open call.
+    pub handle: Arc<LlmHandle>,
+    /// The request to send, when intercepts or a codec changed it.
+    pub request: Option<LlmRequest>,
+    /// Execution intercepts, outermost first (empty for streams).
+    pub execution: Arc<[Entry<LlmExecution>]>,
+    /// Stream execution intercepts, outermost first (empty for non-streaming calls).
+    pub stream_execution: Arc<[Entry<LlmStreamExecution>]>,
+}
+
+/// Runs the LLM conditional guardrails (see [`super::tool::check_guardrails`]).
+pub fn check_guardrails(
+    context: &Arc<ScopeNode>,
+    parent_uuid: Uuid,
+    mark_name: Option<&str>,
+    request: &mut LazyRequest<'_>,
+    metadata: &Value,
+) -> FlowResult<()> {
+    let entries = visible(context, |m| &m.llm_conditional);
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let req = request.get()?;
+    let subs = subscribers_for(context);
+    let start_data = serde_json::json!({"kind": "llm_conditional_execution"});
+    let result = run_conditional(
+        context,
+        &subs,
+        parent_uuid,
+        metadata,
+        &start_data,
+        "LLM conditional-execution guardrail",
+        &entries,
+        |cb| cb(req),
+    );
+    if let (Err(FlowError::GuardrailRejected { reason, .. }), Some(name)) = (&result, mark_name) {
+        super::emit_rejection_mark(context, parent_uuid, name, reason, metadata);
+    }
+    result
+}
+
+/// Runs the request-intercept chain. With a codec, intercepts see the decoded annotation;
+/// afterwards a changed annotation is encoded over the *intercepted* request (so raw content
+/// edits survive) and the intercepted headers are kept. Returns the new request, or `None`
+/// when no intercept ran.
+pub fn request_intercepts(
+    context: &Arc<ScopeNode>,
+    name: &str,
+    request: &mut LazyRequest<'_>,
+    codec: Option<&dyn LlmCodec>,
+) -> FlowResult<Option<LlmRequest>> {
+    let entries = visible(context, |m| &m.llm_request);
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut req = request.get()?.clone();
+    let decoded = match codec {
+        Some(c) => Some(
+            c.decode(&req)
+                .map_err(|error| codec_error(c.name(), "decode", error))?,
+        ),
+        None => None,
+    };
+    let mut annotated = decoded.clone();
+    for e in entries.iter() {
+        (req, annotated) =
+            (e.callback)(name, req, annotated).map_err(|error| FlowError::Middleware {
+                family: "LLM request intercept",
+                name: e.name.to_string(),
+                error: Box::new(error),
+            })?;
+        if e.break_chain {
+            break;
+        }
+    }
+    if let (Some(c), Some(a)) = (codec, &annotated) {
+        if Some(a) != decoded.as_ref() {
+            let headers = req.headers.clone();
+            req = c
+                .encode(a, &req)
+                .map_err(|error| codec_error(c.name(), "encode", error))?;
+            req.headers = headers;
+        }
+    }
+    *request = LazyOf::Ready(req.clone());
+    Ok(Some(req))
+}
+
+fn codec_error(codec: &str, step: &str, error: crate::error::CallbackError) -> FlowError {
+    FlowError::Middleware {
+        family: if step == "encode" {
+            "codec encode"
+        } else {
+            "codec decode"
+        },
+        name: codec.to_string(),
+        error: Box::new(error),
+    }
+}
+
+/// Opens the span: sanitize-request guardrails over a copy of the request, the annotation
+/// decoded from the sanitized copy, then the start event.
+pub fn start(
+    context: &Arc<ScopeNode>,
+    parent_uuid: Uuid,
+    name: &str,
+    request: &mut LazyRequest<'_>,
+    codec: Option<&dyn LlmCodec>,
+    opts: LlmOptions,
+) -> FlowResult<Arc<LlmHandle>> {
+    let handle = Arc::new(LlmHandle {
+        span: CallSpan::new(
+            context,
+            parent_uuid,
+            name,
+            opts.data,
+            opts.metadata,
+            opts.timestamp,
+        ),
+        attributes: opts.attributes,
+        model_name: opts.model_name,
+    });
+    let subs = subscribers_for(context);
+    if !subs.is_empty() {
+        let mut profile = handle.profile();
+        let data = match sanitize_request(context, request.get()?.clone()) {
+            Ok(sanitized) => {
+                if let Some(c) = codec {
+                    match c.decode(&sanitized) {
+                        Ok(a) => {
+                            profile.insert("annotated_request".into(), a.to_json());
+                        }
+                        Err(e) => report(&format!("codec '{}' decode", c.name()), &e),
+                    }
+                }
+                sanitized.to_json()
+            }
+            Err(marker) => marker,
+        };
+        let mut ev = handle.span.event(
+            ScopeCategory::Start,
+            handle.span.info.start,
+            handle.attributes.labels(),
+            "llm",
+        );
+        ev.category_profile = Some(profile);
+        ev.data = data;
+        emit(&subs, ev);
+    }
+    Ok(handle)
+}
+
+/// The managed call's synchronous front half.
+pub fn begin(
+    context: &Arc<ScopeNode>,
+    parent_uuid: Uuid,
+    name: &str,
+    request: &mut LazyRequest<'_>,
+    codec: Option<&dyn LlmCodec>,
+    opts: LlmOptions,
+    streaming: bool,
+) -> FlowResult<LlmBegin> {
+    check_guardrails(context, parent_uuid, Some(name), request, &opts.metadata)?;
+    let new_request = request_intercepts(context, name, request, codec)?;
+    let handle = start(context, parent_uuid, name, request, codec, opts)?;
+    let (execution, stream_execution) = if streaming {
+        (
+            Arc::from(Vec::new()),
+            visible(context, |m| &m.llm_stream_execution),
+        )
+    } else {
+        (
+            visible(context, |m| &m.llm_execution),
+            Arc::from(Vec::new()),
+        )
+    };
+    Ok(LlmBegin {
+        handle,
+        request: new_request,
+        execution,
+        stream_execution,
+    })
+}
+
+/// How the end event gets its annotated response.
+pub enum ResponseAnnotation<'a> {
+    /// None.
+    None,
+    /// Decoded from the sanitized response by this codec.
+    Codec(&'a dyn LlmResponseCodec),
+    /// Given by the caller.
+    Given(AnnotatedLlmResponse),
+}
+
+/// Closes the span: sanitize-response guardrails, the annotation, the end event.
+pub fn end(
+    handle: &LlmHandle,
+    outcome: Outcome<'_, '_>,
+    annotation: ResponseAnnotation<'_>,
+    metadata: Value,
+    timestamp: Option<Timestamp>,
+) -> FlowResult<()> {
+    handle.span.mark_ended("LLM call")?;
+    let span = &handle.span;
+    let subs = subscribers_for(&span.context);
+    if subs.is_empty() {
+        return Ok(());
+    }
+    let ts = timestamp
+        .unwrap_or_else(Timestamp::now)
+        .after(span.info.start);
+    let mut ev = span.event(ScopeCategory::End, ts, handle.attributes.labels(), "llm");
+    let mut profile = handle.profile();
+    ev.metadata = merge_metadata(&span.info.metadata, metadata);
+    match outcome {
+        Outcome::Ok(response) => {
+            let response = response.get()?.clone();
+            let data = match sanitize_response(&span.context, response) {
+                Ok(sanitized) => {
+                    let annotated = match annotation {
+                        ResponseAnnotation::None => None,
+                        ResponseAnnotation::Given(a) => Some(a),
+                        ResponseAnnotation::Codec(c) => match c.decode_response(&sanitized) {
+                            Ok(a) => Some(a),
+                            Err(e) => {
+                                report(
+                                    &format!("response codec '{}' decode_response", c.name()),
+                                    &e,
+                                );
+                                None
+                            }
+                        },
+                    };
+                    if let Some(a) = annotated {
+                        profile.insert("annotated_response".into(), a.to_json());
+                    }
+                    sanitized
+                }
+                Err(marker) => marker,
+            };
+            ev.data = if data.is_null() {
+                span.info.data.clone()
+            } else {
+                data
+            };
+        }
+        Outcome::Err(error) => {
+            ev.data = span.info.data.clone();
+            ev.scope.as_mut().expect("scope event").error = Some(error);
+        }
+    }
+    ev.category_profile = Some(profile);
+    emit(&subs, ev);
+    Ok(())
+}
+
+/// Emits the `llm.chunk` mark for the `index`-th chunk of a stream (a compact summary, never
+/// the chunk's content).
+pub fn chunk(handle: &LlmHandle, index: u64, chunk: &mut Lazy<'_>) -> FlowResult<()> {
+    let span = &handle.span;
+    let subs = subscribers_for(&span.context);
+    if subs.is_empty() {
+        return Ok(());
+    }
+    let data = chunk_summary(index, chunk.get()?);
+    emit(
+        &subs,
+        Event {
+            scope: None,
+            parent_uuid: Some(span.info.uuid),
+            uuid: new_uuid(),
+            root_uuid: span.info.root_uuid,
+            timestamp: Timestamp::now(),
+            name: Arc::from("llm.chunk"),
+            category: None,
+            category_profile: None,
+            data,
+            data_schema: None,
+            metadata: Value::Null,
+        },
+    );
+    Ok(())
+}
+
+impl LlmHandle {
+    fn profile(&self) -> Map<String, Value> {
+        let mut p = Map::new();
+        if let Some(m) = &self.model_name {
+            p.insert("model_name".into(), Value::String(m.clone()));
+        }
+        p
+    }
+}
+
+fn sanitize_request(context: &Arc<ScopeNode>, mut req: LlmRequest) -> Result<LlmRequest, Value> {
+    for e in visible(context, |m| &m.llm_sanitize_request).iter() {
+        match (e.callback)(req) {
+            Ok(r) => req = r,
+            Err(err) => {
+                report_sanitizer_failure("LLM sanitize-request guardrail", &e.name, &err);
+                return Err(redaction_marker(&e.name));
+            }
+        }
+    }
+    Ok(req)
+}
+
+fn sanitize_response(context: &Arc<ScopeNode>, mut v: Value) -> Result<Value, Value> {
+    for e in visible(context, |m| &m.llm_sanitize_response).iter() {
+        match (e.callback)(v) {
+            Ok(nv) => v = nv,
+            Err(err) => {
+                report_sanitizer_failure("LLM sanitize-response guardrail", &e.name, &err);
+                return Err(redaction_marker(&e.name));
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// Decodes an annotated request with `codec` for the binding's `AnnotatedLLMRequest` type.
+pub fn decode_annotated(
+    codec: &dyn LlmCodec,
+    request: &LlmRequest,
+) -> FlowResult<AnnotatedLlmRequest> {
+    codec
+        .decode(request)
+        .map_err(|error| codec_error(codec.name(), "decode", error))
+}

@@ -1,0 +1,267 @@
+//! The managed-call pipeline as synchronous steps, shared by every binding:
+//! conditional guardrails → request intercepts → sanitize + start event → (the binding runs
+//! the execution-intercept chain and the callable) → sanitize + end event.
+
+pub mod llm;
+pub mod tool;
+
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use uuid::Uuid;
+
+use crate::clock::{Timestamp, new_uuid};
+use crate::dispatch::{emit, subscribers_for};
+use crate::error::{CallbackError, FlowError, FlowResult};
+use crate::event::{ErrorInfo, Event, ScopeCategory, ScopeFields};
+use crate::middleware::Subscriber;
+use crate::registry::Entry;
+use crate::scope::{ScopeNode, SpanInfo};
+
+/// A value converted from the binding's object only when some step reads it.
+pub enum LazyOf<'a, T> {
+    /// Converted.
+    Ready(T),
+    /// Converted on first use.
+    Pending(Box<dyn FnOnce() -> FlowResult<T> + 'a>),
+}
+
+/// A JSON payload converted on first use.
+pub type Lazy<'a> = LazyOf<'a, Value>;
+
+impl<'a, T> LazyOf<'a, T> {
+    /// Wraps a conversion that runs at most once.
+    pub fn pending(f: impl FnOnce() -> FlowResult<T> + 'a) -> Self {
+        Self::Pending(Box::new(f))
+    }
+
+    /// The value, converting it now if needed.
+    pub fn get(&mut self) -> FlowResult<&T> {
+        if let Self::Pending(_) = self {
+            let placeholder = Self::Pending(Box::new(|| unreachable!("conversion already taken")));
+            let Self::Pending(f) = std::mem::replace(self, placeholder) else {
+                unreachable!()
+            };
+            *self = Self::Ready(f()?);
+        }
+        match self {
+            Self::Ready(v) => Ok(v),
+            Self::Pending(_) => unreachable!(),
+        }
+    }
+
+    /// Replaces the value (after an intercept produced a new one).
+    pub fn set(&mut self, v: T) {
+        *self = Self::Ready(v);
+    }
+}
+
+/// What an end event records on success or failure.
+pub enum Outcome<'a, 'b> {
+    /// The call returned this (converted lazily).
+    Ok(&'b mut Lazy<'a>),
+    /// The call failed.
+    Err(ErrorInfo),
+}
+
+/// Shared state of a tool or LLM call span.
+#[derive(Debug)]
+pub struct CallSpan {
+    /// Identity and payload.
+    pub info: SpanInfo,
+    /// The scope whose middleware and subscribers apply to this call.
+    pub context: Arc<ScopeNode>,
+    ended: AtomicBool,
+}
+
+impl CallSpan {
+    fn new(
+        context: &Arc<ScopeNode>,
+        parent_uuid: Uuid,
+        name: &str,
+        data: Value,
+        metadata: Value,
+        start: Option<Timestamp>,
+    ) -> Self {
+        Self {
+            info: SpanInfo {
+                uuid: new_uuid(),
+                name: Arc::from(name),
+                parent_uuid: Some(parent_uuid),
+                root_uuid: context.info.root_uuid,
+                data,
+                metadata,
+                start: start.unwrap_or_else(Timestamp::now),
+            },
+            context: Arc::clone(context),
+            ended: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the end event has been emitted.
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    fn mark_ended(&self, what: &str) -> FlowResult<()> {
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return Err(FlowError::Scope(format!(
+                "{what} '{}' ({}) has already ended",
+                self.info.name, self.info.uuid
+            )));
+        }
+        Ok(())
+    }
+
+    fn event(
+        &self,
+        cat: ScopeCategory,
+        ts: Timestamp,
+        attrs: Vec<&'static str>,
+        category: &'static str,
+    ) -> Event {
+        Event {
+            scope: Some(ScopeFields {
+                scope_category: cat,
+                attributes: attrs,
+                error: None,
+            }),
+            parent_uuid: self.info.parent_uuid,
+            uuid: self.info.uuid,
+            root_uuid: self.info.root_uuid,
+            timestamp: ts,
+            name: Arc::clone(&self.info.name),
+            category: Some(Arc::from(category)),
+            category_profile: Some(Map::new()),
+            data: Value::Null,
+            data_schema: None,
+            metadata: self.info.metadata.clone(),
+        }
+    }
+}
+
+/// Shallow-merges end metadata over the handle's.
+fn merge_metadata(base: &Value, extra: Value) -> Value {
+    match (base, extra) {
+        (b, Value::Null) => b.clone(),
+        (Value::Object(b), Value::Object(e)) => {
+            let mut m = b.clone();
+            m.extend(e);
+            Value::Object(m)
+        }
+        (_, e) => e,
+    }
+}
+
+/// The marker an event carries instead of a payload whose sanitizer failed (fail closed).
+pub fn redaction_marker(guardrail: &str) -> Value {
+    Value::String(format!(
+        "[redacted: sanitize guardrail '{guardrail}' failed]"
+    ))
+}
+
+fn report_sanitizer_failure(family: &str, name: &str, err: &CallbackError) {
+    crate::dispatch::report(&format!("{family} '{name}'"), err);
+}
+
+/// Emits a guardrail scope pair around `check` and turns its verdict into a result.
+#[allow(clippy::too_many_arguments)]
+fn run_conditional<T: Clone>(
+    context: &Arc<ScopeNode>,
+    subs: &[Entry<Subscriber>],
+    parent_uuid: Uuid,
+    metadata: &Value,
+    start_data: &Value,
+    family: &'static str,
+    entries: &[Entry<T>],
+    check: impl Fn(&T) -> Result<Option<String>, CallbackError>,
+) -> FlowResult<()> {
+    for e in entries {
+        let uuid = new_uuid();
+        let start = Timestamp::now();
+        let guard_event = |cat, ts, data| Event {
+            scope: Some(ScopeFields {
+                scope_category: cat,
+                attributes: Vec::new(),
+                error: None,
+            }),
+            parent_uuid: Some(parent_uuid),
+            uuid,
+            root_uuid: context.info.root_uuid,
+            timestamp: ts,
+            name: Arc::clone(&e.name),
+            category: Some(Arc::from("guardrail")),
+            category_profile: None,
+            data,
+            data_schema: None,
+            metadata: metadata.clone(),
+        };
+        if !subs.is_empty() {
+            emit(
+                subs,
+                guard_event(ScopeCategory::Start, start, start_data.clone()),
+            );
+        }
+        let verdict = check(&e.callback);
+        let end_data = match &verdict {
+            Ok(None) => serde_json::json!({"allowed": true, "rejected": false}),
+            Ok(Some(r)) => {
+                serde_json::json!({"allowed": false, "rejected": true, "rejection_reason": r})
+            }
+            Err(err) => serde_json::json!({"allowed": false, "error": err.to_string()}),
+        };
+        if !subs.is_empty() {
+            emit(
+                subs,
+                guard_event(ScopeCategory::End, Timestamp::now().after(start), end_data),
+            );
+        }
+        match verdict {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                return Err(FlowError::GuardrailRejected {
+                    guardrail: e.name.to_string(),
+                    reason,
+                });
+            }
+            Err(error) => {
+                return Err(FlowError::Middleware {
+                    family,
+                    name: e.name.to_string(),
+                    error: Box::new(error),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Emits the mark that records a rejected call.
+fn emit_rejection_mark(
+    context: &Arc<ScopeNode>,
+    parent_uuid: Uuid,
+    name: &str,
+    reason: &str,
+    metadata: &Value,
+) {
+    let subs = subscribers_for(context);
+    if subs.is_empty() {
+        return;
+    }
+    emit(
+        &subs,
+        Event {
+            scope: None,
+            parent_uuid: Some(parent_uuid),
+            uuid: new_uuid(),
+            root_uuid: context.info.root_uuid,
+            timestamp: Timestamp::now(),
+            name: Arc::from(name),
+            category: None,
+            category_profile: None,
+            data: serde_json::json!({"rejected": true, "rejection_reason": reason}),
+            data_schema: None,
+            metadata: metadata.clone(),
+        },
+    );
+}
