@@ -1,0 +1,448 @@
+//! Native halves of managed and manual calls. The Python package drives a managed call
+//! from its own event loop: `begin()` runs guardrails, intercepts and the start event and
+//! hands back the arguments plus the execution intercepts; Python awaits the callable; then
+//! `end()` or `fail()` emits the end event.
+
+use nemo_flow_core::event::ErrorInfo;
+use nemo_flow_core::llm::{LlmCodec, LlmResponseCodec};
+use nemo_flow_core::middleware::Execution;
+use nemo_flow_core::pipeline::llm::{self, LlmOptions, ResponseAnnotation};
+use nemo_flow_core::pipeline::tool::{self, ToolOptions};
+use nemo_flow_core::pipeline::{Lazy, LazyOf, Outcome};
+use nemo_flow_core::registry::Entry;
+use nemo_flow_core::scope::ScopeNode;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use serde_json::Value;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::callbacks::{PyCodec, foreign_callable};
+use crate::errors::{IntoPyResult, MiddlewareError, ScopeError, carry};
+use crate::handles::{LLMHandle, ToolHandle, current_node};
+use crate::json::{opt_to_json, to_json, to_py, validate_json};
+use crate::llm_types::{PyLlmRequest, annotated_response_arg, request_arg};
+use crate::registration::type_name;
+use crate::scopes::{handle_arg, str_arg, timestamp_arg};
+use crate::types::{LLMAttributes, ToolAttributes};
+
+/// Where a call runs: the scope whose middleware applies, and its parent uuid.
+fn placement(py: Python<'_>, handle: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<ScopeNode>, Uuid)> {
+    let node = match handle_arg(handle, "handle")? {
+        Some(h) => Arc::clone(&h.get().node),
+        None => current_node(py)?,
+    };
+    let uuid = node.info.uuid;
+    Ok((node, uuid))
+}
+
+fn error_info(exc: &Bound<'_, PyAny>) -> ErrorInfo {
+    ErrorInfo { kind: type_name(exc), message: exc.str().map(|s| s.to_string()).unwrap_or_default() }
+}
+
+/// Converts a call's result for the end event. A result JSON cannot hold is recorded as a
+/// note (the call itself succeeded, and the caller still gets the raw value).
+fn result_json(obj: &Bound<'_, PyAny>) -> Value {
+    to_json(obj, "result").unwrap_or_else(|e| Value::String(format!("[not recorded: {e}]")))
+}
+
+fn intercept_tuple<N>(py: Python<'_>, entries: &[Entry<Execution<N>>]) -> PyResult<Py<PyTuple>> {
+    let mut items = Vec::with_capacity(entries.len());
+    for e in entries {
+        let Some(cb) = foreign_callable(py, &e.callback) else {
+            return Err(MiddlewareError::new_err(format!(
+                "execution intercept '{}' is a Rust intercept and cannot run under the Python driver",
+                e.name
+            )));
+        };
+        items.push((&*e.name, cb));
+    }
+    Ok(PyTuple::new(py, items)?.unbind())
+}
+
+fn json_opt_str(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> PyResult<Option<String>> {
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(None),
+        Some(o) => Ok(Some(str_arg(o, arg)?)),
+    }
+}
+
+/// A managed tool call being driven by Python.
+#[pyclass(module = "nemo_flow._native")]
+pub struct ToolCall {
+    ctx: Arc<ScopeNode>,
+    parent: Uuid,
+    name: String,
+    args: Py<PyAny>,
+    opts: Option<ToolOptions>,
+    handle: Option<Arc<tool::ToolHandle>>,
+}
+
+#[pymethods]
+impl ToolCall {
+    #[new]
+    #[pyo3(signature = (name, args, handle=None, attributes=None, data=None, metadata=None))]
+    fn new(
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyAny>,
+        handle: Option<&Bound<'_, PyAny>>,
+        attributes: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        metadata: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let name = str_arg(name, "name")?;
+        let (ctx, parent) = placement(py, handle)?;
+        let opts = ToolOptions {
+            attributes: ToolAttributes::arg(attributes)?,
+            data: opt_to_json(data, "data")?,
+            metadata: opt_to_json(metadata, "metadata")?,
+            tool_call_id: None,
+            timestamp: None,
+        };
+        Ok(Self { ctx, parent, name, args: args.clone().unbind(), opts: Some(opts), handle: None })
+    }
+
+    /// Guardrails, request intercepts and the start event. Returns `(args, intercepts)`:
+    /// the arguments for the callable and the execution intercepts, outermost first.
+    fn begin(&mut self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyTuple>)> {
+        let opts = self.opts.take().ok_or_else(|| ScopeError::new_err("this tool call has already begun"))?;
+        let args = self.args.bind(py);
+        let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+        let begun = tool::begin(&self.ctx, self.parent, &self.name, &mut lazy, opts).py(py)?;
+        if let LazyOf::Pending(_) = lazy {
+            validate_json(args, "args")?;
+        }
+        let intercepts = intercept_tuple(py, &begun.execution)?;
+        self.handle = Some(begun.handle);
+        let args = match begun.args {
+            Some(v) => to_py(py, &v)?,
+            None => self.args.clone_ref(py),
+        };
+        Ok((args, intercepts))
+    }
+
+    /// Records success: sanitize-response guardrails and the end event.
+    fn end(&mut self, py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = self.handle.take().ok_or_else(|| ScopeError::new_err("this tool call is not running"))?;
+        let mut lazy = Lazy::pending(|| Ok(result_json(result)));
+        tool::end(&h, Outcome::Ok(&mut lazy), Value::Null, None).py(py)
+    }
+
+    /// Records failure: the end event carries the exception's type and message.
+    fn fail(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
+        let Some(h) = self.handle.take() else { return Ok(()) };
+        tool::end(&h, Outcome::Err(error_info(exc)), Value::Null, None).py(py)
+    }
+
+    /// The call's handle (after `begin`).
+    #[getter]
+    fn handle(&self) -> Option<ToolHandle> {
+        self.handle.as_ref().map(|h| ToolHandle { inner: Arc::clone(h) })
+    }
+}
+
+/// Where an LLM call's codecs come from: native core codecs or Python objects.
+struct Codecs {
+    request: Option<PyCodec>,
+    response: Option<PyCodec>,
+}
+
+fn codec_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, method: &str, arg: &str) -> PyResult<Option<PyCodec>> {
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(None),
+        Some(o) if o.hasattr(method)? => Ok(Some(PyCodec::new(py, o.clone().unbind()))),
+        Some(o) => Err(PyTypeError::new_err(format!("{arg}: expected an object with a {method}() method, got {}", type_name(o)))),
+    }
+}
+
+/// A managed LLM call (plain or streaming) being driven by Python.
+#[pyclass(module = "nemo_flow._native")]
+pub struct LlmCall {
+    ctx: Arc<ScopeNode>,
+    parent: Uuid,
+    name: String,
+    request: Py<PyLlmRequest>,
+    opts: Option<LlmOptions>,
+    codecs: Codecs,
+    streaming: bool,
+    chunks: u64,
+    handle: Option<Arc<llm::LlmHandle>>,
+}
+
+#[pymethods]
+impl LlmCall {
+    #[new]
+    #[pyo3(signature = (name, request, handle=None, attributes=None, data=None, metadata=None, model_name=None, codec=None, response_codec=None, streaming=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        request: &Bound<'_, PyAny>,
+        handle: Option<&Bound<'_, PyAny>>,
+        attributes: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        model_name: Option<&Bound<'_, PyAny>>,
+        codec: Option<&Bound<'_, PyAny>>,
+        response_codec: Option<&Bound<'_, PyAny>>,
+        streaming: bool,
+    ) -> PyResult<Self> {
+        let name = str_arg(name, "name")?;
+        let request = request_arg(request, "request")?.unbind();
+        let (ctx, parent) = placement(py, handle)?;
+        let mut attributes = LLMAttributes::arg(attributes)?;
+        if streaming {
+            attributes.0 |= nemo_flow_core::LlmAttributes::STREAMING.0;
+        }
+        let opts = LlmOptions {
+            attributes,
+            data: opt_to_json(data, "data")?,
+            metadata: opt_to_json(metadata, "metadata")?,
+            model_name: json_opt_str(model_name, "model_name")?,
+            timestamp: None,
+        };
+        let codecs = Codecs {
+            request: codec_arg(py, codec, "decode", "codec")?,
+            response: codec_arg(py, response_codec, "decode_response", "response_codec")?,
+        };
+        Ok(Self { ctx, parent, name, request, opts: Some(opts), codecs, streaming, chunks: 0, handle: None })
+    }
+
+    /// Guardrails, request intercepts (with the codec) and the start event. Returns
+    /// `(request, intercepts)`.
+    fn begin(&mut self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyTuple>)> {
+        let opts = self.opts.take().ok_or_else(|| ScopeError::new_err("this LLM call has already begun"))?;
+        let req = self.request.bind(py);
+        let mut lazy = LazyOf::pending(|| req.borrow().to_core(py, "request").map_err(|e| carry(py, e)));
+        let codec = self.codecs.request.as_ref().map(|c| c as &dyn LlmCodec);
+        let begun = llm::begin(&self.ctx, self.parent, &self.name, &mut lazy, codec, opts, self.streaming).py(py)?;
+        if let LazyOf::Pending(_) = lazy {
+            let r = req.borrow();
+            validate_json(r.headers_bound(py).as_any(), "request.headers")?;
+            validate_json(r.content_bound(py).as_any(), "request.content")?;
+        }
+        let intercepts =
+            if self.streaming { intercept_tuple(py, &begun.stream_execution)? } else { intercept_tuple(py, &begun.execution)? };
+        self.handle = Some(begun.handle);
+        let request = match begun.request {
+            Some(r) => PyLlmRequest::from_core(py, &r)?.into_any(),
+            None => self.request.clone_ref(py).into_any(),
+        };
+        Ok((request, intercepts))
+    }
+
+    /// Emits the `llm.chunk` mark for the next chunk of a stream.
+    fn chunk(&mut self, py: Python<'_>, chunk: &Bound<'_, PyAny>) -> PyResult<()> {
+        let Some(h) = self.handle.as_ref() else { return Err(ScopeError::new_err("this LLM stream is not running")) };
+        let i = self.chunks;
+        self.chunks += 1;
+        let mut lazy = Lazy::pending(|| Ok(result_json(chunk)));
+        llm::chunk(h, i, &mut lazy).py(py)
+    }
+
+    /// Records success: sanitize-response guardrails, the annotation and the end event.
+    fn end(&mut self, py: Python<'_>, response: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = self.handle.take().ok_or_else(|| ScopeError::new_err("this LLM call is not running"))?;
+        let mut lazy = Lazy::pending(|| Ok(result_json(response)));
+        let annotation = self.codecs.response.as_ref().map_or(ResponseAnnotation::None, |c| ResponseAnnotation::Codec(c as &dyn LlmResponseCodec));
+        llm::end(&h, Outcome::Ok(&mut lazy), annotation, Value::Null, None).py(py)
+    }
+
+    /// Records failure.
+    fn fail(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
+        let Some(h) = self.handle.take() else { return Ok(()) };
+        llm::end(&h, Outcome::Err(error_info(exc)), ResponseAnnotation::None, Value::Null, None).py(py)
+    }
+
+    /// Whether the call has begun and not yet ended.
+    #[getter]
+    fn running(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    /// The call's handle (after `begin`).
+    #[getter]
+    fn handle(&self) -> Option<LLMHandle> {
+        self.handle.as_ref().map(|h| LLMHandle { inner: Arc::clone(h) })
+    }
+}
+
+/// Starts a manual tool call: sanitize-request guardrails and the start event only.
+#[pyfunction]
+#[pyo3(signature = (name, args, *, handle=None, attributes=None, data=None, metadata=None, tool_call_id=None, timestamp=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn tool_call(
+    py: Python<'_>,
+    name: &Bound<'_, PyAny>,
+    args: &Bound<'_, PyAny>,
+    handle: Option<&Bound<'_, PyAny>>,
+    attributes: Option<&Bound<'_, PyAny>>,
+    data: Option<&Bound<'_, PyAny>>,
+    metadata: Option<&Bound<'_, PyAny>>,
+    tool_call_id: Option<&Bound<'_, PyAny>>,
+    timestamp: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ToolHandle> {
+    let name = str_arg(name, "name")?;
+    let (ctx, parent) = placement(py, handle)?;
+    let opts = ToolOptions {
+        attributes: ToolAttributes::arg(attributes)?,
+        data: opt_to_json(data, "data")?,
+        metadata: opt_to_json(metadata, "metadata")?,
+        tool_call_id: json_opt_str(tool_call_id, "tool_call_id")?,
+        timestamp: timestamp_arg(timestamp, "timestamp")?,
+    };
+    let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+    let h = tool::start(&ctx, parent, &name, &mut lazy, opts).py(py)?;
+    if let LazyOf::Pending(_) = lazy {
+        validate_json(args, "args")?;
+    }
+    Ok(ToolHandle { inner: h })
+}
+
+fn tool_handle_arg<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, ToolHandle>> {
+    obj.cast::<ToolHandle>().cloned().map_err(|_| PyTypeError::new_err(format!("handle: expected a ToolHandle, got {}", type_name(obj))))
+}
+
+/// Ends a manual tool call: sanitize-response guardrails and the end event.
+#[pyfunction]
+#[pyo3(signature = (handle, result, *, data=None, metadata=None, timestamp=None))]
+pub fn tool_call_end(
+    py: Python<'_>,
+    handle: &Bound<'_, PyAny>,
+    result: &Bound<'_, PyAny>,
+    data: Option<&Bound<'_, PyAny>>,
+    metadata: Option<&Bound<'_, PyAny>>,
+    timestamp: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let h = tool_handle_arg(handle)?;
+    let data = opt_to_json(data, "data")?;
+    let metadata = opt_to_json(metadata, "metadata")?;
+    let ts = timestamp_arg(timestamp, "timestamp")?;
+    let mut lazy = Lazy::pending(|| {
+        let v = to_json(result, "result").map_err(|e| carry(py, e))?;
+        Ok(if v.is_null() { data } else { v })
+    });
+    tool::end(&h.get().inner, Outcome::Ok(&mut lazy), metadata, ts).py(py)?;
+    if let LazyOf::Pending(_) = lazy {
+        validate_json(result, "result")?;
+    }
+    Ok(())
+}
+
+/// Starts a manual LLM call: sanitize-request guardrails and the start event only.
+#[pyfunction]
+#[pyo3(signature = (name, request, *, handle=None, attributes=None, data=None, metadata=None, model_name=None, timestamp=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn llm_call(
+    py: Python<'_>,
+    name: &Bound<'_, PyAny>,
+    request: &Bound<'_, PyAny>,
+    handle: Option<&Bound<'_, PyAny>>,
+    attributes: Option<&Bound<'_, PyAny>>,
+    data: Option<&Bound<'_, PyAny>>,
+    metadata: Option<&Bound<'_, PyAny>>,
+    model_name: Option<&Bound<'_, PyAny>>,
+    timestamp: Option<&Bound<'_, PyAny>>,
+) -> PyResult<LLMHandle> {
+    let name = str_arg(name, "name")?;
+    let req = request_arg(request, "request")?;
+    let core_req = req.borrow().to_core(py, "request")?;
+    let (ctx, parent) = placement(py, handle)?;
+    let opts = LlmOptions {
+        attributes: LLMAttributes::arg(attributes)?,
+        data: opt_to_json(data, "data")?,
+        metadata: opt_to_json(metadata, "metadata")?,
+        model_name: json_opt_str(model_name, "model_name")?,
+        timestamp: timestamp_arg(timestamp, "timestamp")?,
+    };
+    let mut lazy = LazyOf::Ready(core_req);
+    Ok(LLMHandle { inner: llm::start(&ctx, parent, &name, &mut lazy, None, opts).py(py)? })
+}
+
+/// Ends a manual LLM call. `annotated_response` wins over `response_codec`, which decodes
+/// the sanitized response.
+#[pyfunction]
+#[pyo3(signature = (handle, response, *, data=None, metadata=None, annotated_response=None, response_codec=None, timestamp=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn llm_call_end(
+    py: Python<'_>,
+    handle: &Bound<'_, PyAny>,
+    response: &Bound<'_, PyAny>,
+    data: Option<&Bound<'_, PyAny>>,
+    metadata: Option<&Bound<'_, PyAny>>,
+    annotated_response: Option<&Bound<'_, PyAny>>,
+    response_codec: Option<&Bound<'_, PyAny>>,
+    timestamp: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let h = handle
+        .cast::<LLMHandle>()
+        .map_err(|_| PyTypeError::new_err(format!("handle: expected an LLMHandle, got {}", type_name(handle))))?;
+    let response_v = to_json(response, "response")?;
+    let data = opt_to_json(data, "data")?;
+    let metadata = opt_to_json(metadata, "metadata")?;
+    let given = match annotated_response.filter(|a| !a.is_none()) {
+        Some(a) => Some(annotated_response_arg(a, "annotated_response")?),
+        None => None,
+    };
+    let codec = codec_arg(py, response_codec, "decode_response", "response_codec")?;
+    let annotation = match (given, codec.as_ref()) {
+        (Some(a), _) => ResponseAnnotation::Given(a),
+        (None, Some(c)) => ResponseAnnotation::Codec(c as &dyn LlmResponseCodec),
+        (None, None) => ResponseAnnotation::None,
+    };
+    let ts = timestamp_arg(timestamp, "timestamp")?;
+    let mut lazy = Lazy::Ready(if response_v.is_null() { data } else { response_v });
+    llm::end(&h.get().inner, Outcome::Ok(&mut lazy), annotation, metadata, ts).py(py)
+}
+
+/// Runs only the tool request-intercept chain; returns the resulting arguments.
+#[pyfunction]
+pub fn tool_request_intercepts(py: Python<'_>, name: &Bound<'_, PyAny>, args: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let name = str_arg(name, "name")?;
+    let ctx = current_node(py)?;
+    let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+    match tool::request_intercepts(&ctx, &name, &mut lazy).py(py)? {
+        Some(v) => to_py(py, &v),
+        None => {
+            validate_json(args, "args")?;
+            Ok(args.clone().unbind())
+        }
+    }
+}
+
+/// Runs only the tool conditional guardrails (with their guardrail scopes, no mark).
+#[pyfunction]
+pub fn tool_conditional_execution(py: Python<'_>, name: &Bound<'_, PyAny>, args: &Bound<'_, PyAny>) -> PyResult<()> {
+    let name = str_arg(name, "name")?;
+    let ctx = current_node(py)?;
+    let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+    tool::check_guardrails(&ctx, ctx.info.uuid, &name, &mut lazy, &Value::Null, false).py(py)?;
+    if let LazyOf::Pending(_) = lazy {
+        validate_json(args, "args")?;
+    }
+    Ok(())
+}
+
+/// Runs only the LLM request-intercept chain (no codec); returns the resulting request.
+#[pyfunction]
+pub fn llm_request_intercepts(py: Python<'_>, name: &Bound<'_, PyAny>, request: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let name = str_arg(name, "name")?;
+    let req = request_arg(request, "request")?;
+    let ctx = current_node(py)?;
+    let mut lazy = LazyOf::pending(|| req.borrow().to_core(py, "request").map_err(|e| carry(py, e)));
+    match llm::request_intercepts(&ctx, &name, &mut lazy, None).py(py)? {
+        Some(r) => Ok(PyLlmRequest::from_core(py, &r)?.into_any()),
+        None => Ok(request.clone().unbind()),
+    }
+}
+
+/// Runs only the LLM conditional guardrails (with their guardrail scopes, no mark).
+#[pyfunction]
+pub fn llm_conditional_execution(py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<()> {
+    let req = request_arg(request, "request")?;
+    let ctx = current_node(py)?;
+    let mut lazy = LazyOf::pending(|| req.borrow().to_core(py, "request").map_err(|e| carry(py, e)));
+    llm::check_guardrails(&ctx, ctx.info.uuid, None, &mut lazy, &Value::Null).py(py)
+}

@@ -1,0 +1,152 @@
+//! Registering and deregistering middleware and subscribers, globally or on one scope.
+
+use nemo_flow_core::middleware::{Middleware, global};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use std::sync::Arc;
+
+use crate::callbacks as cb;
+use crate::errors::IntoPyResult;
+use crate::handles::ScopeHandle;
+
+const FAMILIES: [&str; 12] = [
+    "tool_sanitize_request",
+    "tool_sanitize_response",
+    "tool_conditional_execution",
+    "tool_request",
+    "tool_execution",
+    "llm_sanitize_request",
+    "llm_sanitize_response",
+    "llm_conditional_execution",
+    "llm_request",
+    "llm_execution",
+    "llm_stream_execution",
+    "subscriber",
+];
+
+fn unknown(family: &str) -> PyErr {
+    PyValueError::new_err(format!("unknown middleware family {family:?}; expected one of {}", FAMILIES.join(", ")))
+}
+
+fn target(py: Python<'_>, scope: Option<&Bound<'_, ScopeHandle>>) -> PyResult<Target> {
+    match scope {
+        None => Ok(Target::Global),
+        Some(h) => Ok(Target::Local(h.get().node.locals_or_create().py(py)?)),
+    }
+}
+
+enum Target {
+    Global,
+    Local(Arc<Middleware>),
+}
+
+impl Target {
+    fn get(&self) -> &Middleware {
+        match self {
+            Target::Global => global(),
+            Target::Local(m) => m,
+        }
+    }
+}
+
+/// Registers `callback` in `family` (globally, or on `scope` when given).
+#[pyfunction]
+#[pyo3(signature = (family, scope, name, priority, break_chain, callback))]
+pub fn register(
+    py: Python<'_>,
+    family: &str,
+    scope: Option<&Bound<'_, ScopeHandle>>,
+    name: &Bound<'_, PyAny>,
+    priority: &Bound<'_, PyAny>,
+    break_chain: &Bound<'_, PyAny>,
+    callback: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let name: String = name
+        .extract()
+        .map_err(|_| PyTypeError::new_err(format!("name: expected a str, got {}", type_name(name))))?;
+    if priority.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(PyTypeError::new_err("priority: expected an int, got bool"));
+    }
+    let priority: i32 = priority
+        .extract()
+        .map_err(|_| PyTypeError::new_err(format!("priority: expected an int in the 32-bit range, got {}", type_name(priority))))?;
+    let break_chain: bool = break_chain
+        .extract()
+        .map_err(|_| PyTypeError::new_err(format!("break_chain: expected a bool, got {}", type_name(break_chain))))?;
+    if !callback.is_callable() {
+        return Err(PyTypeError::new_err(format!("callback: expected a callable, got {}", type_name(callback))));
+    }
+    if !FAMILIES.contains(&family) {
+        return Err(unknown(family));
+    }
+    let t = target(py, scope)?;
+    let m = t.get();
+    let f = callback.clone().unbind();
+    let n = name.as_str();
+    match family {
+        "tool_sanitize_request" => m.tool_sanitize_request.register(n, priority, false, cb::tool_transform(f, "value returned by the tool sanitize-request guardrail")),
+        "tool_sanitize_response" => m.tool_sanitize_response.register(n, priority, false, cb::tool_transform(f, "value returned by the tool sanitize-response guardrail")),
+        "tool_conditional_execution" => m.tool_conditional.register(n, priority, false, cb::tool_conditional(f)),
+        "tool_request" => m.tool_request.register(n, priority, break_chain, cb::tool_request(f)),
+        "tool_execution" => m.tool_execution.register(n, priority, false, cb::foreign(f)),
+        "llm_sanitize_request" => m.llm_sanitize_request.register(n, priority, false, cb::llm_sanitize_request(f)),
+        "llm_sanitize_response" => m.llm_sanitize_response.register(n, priority, false, cb::llm_sanitize_response(f)),
+        "llm_conditional_execution" => m.llm_conditional.register(n, priority, false, cb::llm_conditional(f)),
+        "llm_request" => m.llm_request.register(n, priority, break_chain, cb::llm_request(f)),
+        "llm_execution" => m.llm_execution.register(n, priority, false, cb::foreign(f)),
+        "llm_stream_execution" => m.llm_stream_execution.register(n, priority, false, cb::foreign(f)),
+        _ => m.subscribers.register(n, 0, false, cb::subscriber(f)),
+    }
+    .py(py)
+}
+
+/// Removes `name` from `family`; returns whether it was registered.
+#[pyfunction]
+#[pyo3(signature = (family, scope, name))]
+pub fn deregister(family: &str, scope: Option<&Bound<'_, ScopeHandle>>, name: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let name: String = name
+        .extract()
+        .map_err(|_| PyTypeError::new_err(format!("name: expected a str, got {}", type_name(name))))?;
+    let local;
+    let m: &Middleware = match scope {
+        None => global(),
+        Some(h) => match h.get().node.locals() {
+            Some(l) => {
+                local = l;
+                &local
+            }
+            None => {
+                if !FAMILIES.contains(&family) {
+                    return Err(unknown(family));
+                }
+                return Ok(false);
+            }
+        },
+    };
+    let n = name.as_str();
+    Ok(match family {
+        "tool_sanitize_request" => m.tool_sanitize_request.deregister(n),
+        "tool_sanitize_response" => m.tool_sanitize_response.deregister(n),
+        "tool_conditional_execution" => m.tool_conditional.deregister(n),
+        "tool_request" => m.tool_request.deregister(n),
+        "tool_execution" => m.tool_execution.deregister(n),
+        "llm_sanitize_request" => m.llm_sanitize_request.deregister(n),
+        "llm_sanitize_response" => m.llm_sanitize_response.deregister(n),
+        "llm_conditional_execution" => m.llm_conditional.deregister(n),
+        "llm_request" => m.llm_request.deregister(n),
+        "llm_execution" => m.llm_execution.deregister(n),
+        "llm_stream_execution" => m.llm_stream_execution.deregister(n),
+        "subscriber" => m.subscribers.deregister(n),
+        _ => return Err(unknown(family)),
+    })
+}
+
+/// Removes every global registration (tests and plugin resets).
+#[pyfunction]
+pub fn clear_global() -> usize {
+    global().clear()
+}
+
+pub fn type_name(o: &Bound<'_, PyAny>) -> String {
+    o.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+}
