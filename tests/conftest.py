@@ -1,0 +1,29 @@
+"""Shared fixtures: every test starts with no global registrations and no current scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import nemo_flow
+from nemo_flow import _native
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runtime() -> Iterator[None]:
+    token = _native._scope_var.set(None)
+    try:
+        yield
+    finally:
+        _native.clear_global()
+        _native._scope_var.reset(token)
+
+
+@pytest.fixture
+def events() -> list[Any]:
+    """Every event emitted during the test, in delivery order."""
+    seen: list[Any] = []
+    nemo_flow.subscribers.register("test-events", seen.append)
+    return seen
