@@ -13,6 +13,12 @@ from typing import Any
 from ._native import MiddlewareError
 
 
+def check_func(func: Any) -> None:
+    """Refuse a non-callable ``func`` before anything starts."""
+    if not callable(func):
+        raise TypeError(f"func: expected a callable, got {type(func).__name__}")
+
+
 def _wrap_intercept_error(family: str, name: str, exc: Exception) -> MiddlewareError:
     err = MiddlewareError(f"{family} '{name}' failed: {type(exc).__name__}: {exc}")
     err.__cause__ = exc

@@ -55,6 +55,7 @@ def execute(
     With ``codec``, request intercepts receive the decoded annotation and the start event
     records it; with ``response_codec`` the end event records the annotated response.
     """
+    _drive.check_func(func)
     c = _LlmCall(name, request, handle, attributes, data, metadata, model_name, codec, response_codec)
     return _drive.run_async(c, func, _FAMILY, name)
 
@@ -73,6 +74,7 @@ def execute_sync(
     response_codec: Any = None,
 ) -> Any:
     """Synchronous twin of :func:`execute` for synchronous provider clients."""
+    _drive.check_func(func)
     c = _LlmCall(name, request, handle, attributes, data, metadata, model_name, codec, response_codec)
     return _drive.run_sync(c, func, _FAMILY, "llm.execute_sync", name)
 
@@ -230,6 +232,7 @@ def stream_execute(
     ``finalizer()`` is called once when the stream finishes and returns the full response
     recorded on the end event. The ``STREAMING`` attribute is set automatically.
     """
+    _drive.check_func(func)
     _check_callable(collector, "collector")
     _check_callable(finalizer, "finalizer")
     c = _LlmCall(name, request, handle, attributes, data, metadata, model_name, codec, response_codec, True)
@@ -367,6 +370,7 @@ def stream_execute_sync(
 ) -> LlmStreamSync:
     """Synchronous twin of :func:`stream_execute`: ``func(request)`` returns an iterable of
     chunks; stream execution intercepts must be synchronous."""
+    _drive.check_func(func)
     _check_callable(collector, "collector")
     _check_callable(finalizer, "finalizer")
     c = _LlmCall(name, request, handle, attributes, data, metadata, model_name, codec, response_codec, True)

@@ -36,6 +36,7 @@ def execute(
     around ``func`` (sync or async), sanitize + end event. ``func``'s own exceptions reach the
     caller unchanged; the end event records them.
     """
+    _drive.check_func(func)
     return _drive.run_async(_ToolCall(name, args, handle, attributes, data, metadata), func, _FAMILY, name)
 
 
@@ -51,6 +52,7 @@ def execute_sync(
 ) -> Any:
     """Synchronous twin of :func:`execute` for synchronous callables: the same pipeline, run
     on the calling thread without an event loop. Execution intercepts must be synchronous."""
+    _drive.check_func(func)
     return _drive.run_sync(
         _ToolCall(name, args, handle, attributes, data, metadata), func, _FAMILY, "tools.execute_sync", name
     )

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::errors::{IntoPyResult, ScopeError};
 use crate::handles::{ScopeHandle, ScopeStack, current_handle, current_node, set_current, set_current_handle};
-use crate::json::opt_to_json;
+use crate::json::{opt_to_json, validate_json};
 use crate::registration::type_name;
 use crate::types::{ScopeAttributes, scope_type_arg};
 
@@ -148,7 +148,15 @@ pub fn event(
         Some(h) => Arc::clone(&h.get().node),
         None => current_node(py)?,
     };
-    // Convert eagerly so bad input is refused whether or not anything is subscribed.
+    if !scope::observed(&node) {
+        // Nothing reads the payload: only check it is JSON, so bad input is refused either way.
+        for (v, arg) in [(data, "data"), (metadata, "metadata")] {
+            if let Some(v) = v {
+                validate_json(v, arg)?;
+            }
+        }
+        return Ok(());
+    }
     let data = opt_to_json(data, "data")?;
     let metadata = opt_to_json(metadata, "metadata")?;
     scope::mark(&node, node.info.uuid, &name, || Ok(data), || Ok(metadata), ts).py(py)
@@ -162,6 +170,8 @@ pub struct ScopeContext {
     parent: Option<Py<ScopeHandle>>,
     end_timestamp: Option<Timestamp>,
     node: Option<Arc<ScopeNode>>,
+    /// The handle that was current on enter; restored as is on exit (no new wrapper).
+    previous: Option<Py<ScopeHandle>>,
 }
 
 #[pymethods]
@@ -185,15 +195,24 @@ impl ScopeContext {
             parent: handle_arg(handle, "handle")?.map(Bound::unbind),
             end_timestamp: timestamp_arg(end_timestamp, "end_timestamp")?,
             node: None,
+            previous: None,
         })
     }
 
     fn __enter__(&mut self, py: Python<'_>) -> PyResult<Py<ScopeHandle>> {
         let s = self.spec.take().ok_or_else(|| ScopeError::new_err("a scope() context manager can be entered only once"))?;
-        let cur = current_node(py)?;
+        let previous = match current_handle(py)? {
+            Some(h) => h,
+            None => {
+                current_node(py)?;
+                current_handle(py)?.expect("current_node installs a root")
+            }
+        };
+        let cur = Arc::clone(&previous.get().node);
         let parent = self.parent.as_ref().map(|p| Arc::clone(&p.get().node));
         let node = scope::push(&cur, parent.as_ref(), s).py(py)?;
         self.node = Some(Arc::clone(&node));
+        self.previous = Some(previous.unbind());
         let h = Bound::new(py, ScopeHandle { node })?;
         set_current_handle(py, &h)?;
         Ok(h.unbind())
@@ -207,7 +226,13 @@ impl ScopeContext {
             kind: type_name(v),
             message: v.str().map(|s| s.to_string()).unwrap_or_default(),
         });
-        match pop_node(py, &node, Value::Null, error, self.end_timestamp) {
+        let previous = self.previous.take();
+        let popped = current_node(py).and_then(|cur| scope::pop(&cur, &node, Value::Null, error, self.end_timestamp).py(py));
+        let restored = popped.and_then(|next| match previous {
+            Some(p) if Arc::ptr_eq(&p.get().node, &next) => set_current_handle(py, p.bind(py)),
+            _ => set_current(py, next),
+        });
+        match restored {
             Ok(()) => Ok(false),
             // Never mask the exception that is leaving the block.
             Err(e) if exc_value.is_some() => {
