@@ -10,7 +10,7 @@ from contextvars import Context, ContextVar, copy_context
 
 from . import _native
 
-current_scope: ContextVar[_native.ScopeHandle] = _native._scope_var
+current_scope: ContextVar[_native.ScopeHandle | None] = _native._scope_var
 
 
 def fork_asyncio_context() -> Context:

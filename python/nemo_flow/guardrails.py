@@ -4,12 +4,33 @@ guardrails (allow or reject a call). Names are unique per family."""
 from __future__ import annotations
 
 from . import _native
-from ._types import LlmConditionalExecutionGuardrail, LlmSanitizeRequestGuardrail, LlmSanitizeResponseGuardrail, ToolConditionalExecutionGuardrail, ToolSanitizeGuardrail
+from ._types import (
+    LlmConditionalExecutionGuardrail,
+    LlmSanitizeRequestGuardrail,
+    LlmSanitizeResponseGuardrail,
+    ToolConditionalExecutionGuardrail,
+    ToolSanitizeGuardrail,
+)
 
-__all__ = ["deregister_llm_conditional_execution", "deregister_llm_sanitize_request", "deregister_llm_sanitize_response", "deregister_tool_conditional_execution", "deregister_tool_sanitize_request", "deregister_tool_sanitize_response", "register_llm_conditional_execution", "register_llm_sanitize_request", "register_llm_sanitize_response", "register_tool_conditional_execution", "register_tool_sanitize_request", "register_tool_sanitize_response"]
+__all__ = [
+    "deregister_llm_conditional_execution",
+    "deregister_llm_sanitize_request",
+    "deregister_llm_sanitize_response",
+    "deregister_tool_conditional_execution",
+    "deregister_tool_sanitize_request",
+    "deregister_tool_sanitize_response",
+    "register_llm_conditional_execution",
+    "register_llm_sanitize_request",
+    "register_llm_sanitize_response",
+    "register_tool_conditional_execution",
+    "register_tool_sanitize_request",
+    "register_tool_sanitize_response",
+]
+
 
 def register_tool_sanitize_request(name: str, priority: int, guardrail: ToolSanitizeGuardrail) -> None:
-    """Register a tool sanitize-request guardrail: ``(tool_name, args) -> args`` rewrites what the start event records (the tool still receives the real arguments). Lower priority runs first."""
+    """Register a tool sanitize-request guardrail: ``(tool_name, args) -> args`` rewrites what the start event records
+    (the tool still receives the real arguments). Lower priority runs first."""
     _native.register("tool_sanitize_request", None, name, priority, False, guardrail)
 
 
@@ -19,7 +40,8 @@ def deregister_tool_sanitize_request(name: str) -> bool:
 
 
 def register_tool_sanitize_response(name: str, priority: int, guardrail: ToolSanitizeGuardrail) -> None:
-    """Register a tool sanitize-response guardrail: ``(tool_name, result) -> result`` rewrites what the end event records. Lower priority runs first."""
+    """Register a tool sanitize-response guardrail: ``(tool_name, result) -> result`` rewrites what the end event
+    records. Lower priority runs first."""
     _native.register("tool_sanitize_response", None, name, priority, False, guardrail)
 
 
@@ -29,7 +51,8 @@ def deregister_tool_sanitize_response(name: str) -> bool:
 
 
 def register_tool_conditional_execution(name: str, priority: int, guardrail: ToolConditionalExecutionGuardrail) -> None:
-    """Register a tool conditional-execution guardrail: ``(tool_name, args) -> None | reason``; a reason rejects the call. Lower priority runs first."""
+    """Register a tool conditional-execution guardrail: ``(tool_name, args) -> None | reason``; a reason rejects the
+    call. Lower priority runs first."""
     _native.register("tool_conditional_execution", None, name, priority, False, guardrail)
 
 
@@ -39,7 +62,8 @@ def deregister_tool_conditional_execution(name: str) -> bool:
 
 
 def register_llm_sanitize_request(name: str, priority: int, guardrail: LlmSanitizeRequestGuardrail) -> None:
-    """Register a LLM sanitize-request guardrail: ``(LLMRequest) -> LLMRequest`` on the copy the start event records. Lower priority runs first."""
+    """Register a LLM sanitize-request guardrail: ``(LLMRequest) -> LLMRequest`` on the copy the start event records.
+    Lower priority runs first."""
     _native.register("llm_sanitize_request", None, name, priority, False, guardrail)
 
 
@@ -49,7 +73,8 @@ def deregister_llm_sanitize_request(name: str) -> bool:
 
 
 def register_llm_sanitize_response(name: str, priority: int, guardrail: LlmSanitizeResponseGuardrail) -> None:
-    """Register a LLM sanitize-response guardrail: ``(response) -> response`` on the copy the end event records. Lower priority runs first."""
+    """Register a LLM sanitize-response guardrail: ``(response) -> response`` on the copy the end event records. Lower
+    priority runs first."""
     _native.register("llm_sanitize_response", None, name, priority, False, guardrail)
 
 

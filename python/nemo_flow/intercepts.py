@@ -4,12 +4,31 @@ call itself. Names are unique per family."""
 from __future__ import annotations
 
 from . import _native
-from ._types import LlmExecutionIntercept, LlmRequestIntercept, LlmStreamExecutionIntercept, ToolExecutionIntercept, ToolRequestIntercept
+from ._types import (
+    LlmExecutionIntercept,
+    LlmRequestIntercept,
+    LlmStreamExecutionIntercept,
+    ToolExecutionIntercept,
+    ToolRequestIntercept,
+)
 
-__all__ = ["deregister_llm_execution", "deregister_llm_request", "deregister_llm_stream_execution", "deregister_tool_execution", "deregister_tool_request", "register_llm_execution", "register_llm_request", "register_llm_stream_execution", "register_tool_execution", "register_tool_request"]
+__all__ = [
+    "deregister_llm_execution",
+    "deregister_llm_request",
+    "deregister_llm_stream_execution",
+    "deregister_tool_execution",
+    "deregister_tool_request",
+    "register_llm_execution",
+    "register_llm_request",
+    "register_llm_stream_execution",
+    "register_tool_execution",
+    "register_tool_request",
+]
+
 
 def register_tool_request(name: str, priority: int, break_chain: bool, fn: ToolRequestIntercept) -> None:
-    """Register a tool request intercept: ``(tool_name, args) -> args``. Lower priority runs first; ``break_chain`` stops the chain after it."""
+    """Register a tool request intercept: ``(tool_name, args) -> args``. Lower priority runs first; ``break_chain``
+    stops the chain after it."""
     _native.register("tool_request", None, name, priority, break_chain, fn)
 
 
@@ -19,7 +38,8 @@ def deregister_tool_request(name: str) -> bool:
 
 
 def register_tool_execution(name: str, priority: int, fn: ToolExecutionIntercept) -> None:
-    """Register a tool execution intercept: ``(tool_name, args, next)``; ``next(args)`` is awaitable and may be called zero, one or several times. Lower priority runs first; for execution intercepts that means further out."""
+    """Register a tool execution intercept: ``(tool_name, args, next)``; ``next(args)`` is awaitable and may be called
+    zero, one or several times. Lower priority runs first; for execution intercepts that means further out."""
     _native.register("tool_execution", None, name, priority, False, fn)
 
 
@@ -29,7 +49,9 @@ def deregister_tool_execution(name: str) -> bool:
 
 
 def register_llm_request(name: str, priority: int, break_chain: bool, fn: LlmRequestIntercept) -> None:
-    """Register a LLM request intercept: ``(name, LLMRequest, AnnotatedLLMRequest | None) -> (LLMRequest, AnnotatedLLMRequest | None)``. Lower priority runs first; ``break_chain`` stops the chain after it."""
+    """Register a LLM request intercept:
+    ``(name, LLMRequest, AnnotatedLLMRequest | None) -> (LLMRequest, AnnotatedLLMRequest | None)``.
+    Lower priority runs first; ``break_chain`` stops the chain after it."""
     _native.register("llm_request", None, name, priority, break_chain, fn)
 
 
@@ -39,7 +61,8 @@ def deregister_llm_request(name: str) -> bool:
 
 
 def register_llm_execution(name: str, priority: int, fn: LlmExecutionIntercept) -> None:
-    """Register a LLM execution intercept: ``(name, LLMRequest, next)``. Lower priority runs first; for execution intercepts that means further out."""
+    """Register a LLM execution intercept: ``(name, LLMRequest, next)``. Lower priority runs first; for execution
+    intercepts that means further out."""
     _native.register("llm_execution", None, name, priority, False, fn)
 
 
@@ -49,7 +72,8 @@ def deregister_llm_execution(name: str) -> bool:
 
 
 def register_llm_stream_execution(name: str, priority: int, fn: LlmStreamExecutionIntercept) -> None:
-    """Register a LLM stream execution intercept: ``(LLMRequest, next)``; ``next(request)`` is an awaitable of the async iterator. Lower priority runs first; for execution intercepts that means further out."""
+    """Register a LLM stream execution intercept: ``(LLMRequest, next)``; ``next(request)`` is an awaitable of the async
+    iterator. Lower priority runs first; for execution intercepts that means further out."""
     _native.register("llm_stream_execution", None, name, priority, False, fn)
 
 

@@ -14,7 +14,7 @@ from ._native import tool_call_end as call_end
 from ._native import tool_conditional_execution as conditional_execution
 from ._native import tool_request_intercepts as request_intercepts
 
-__all__ = ["call", "call_end", "conditional_execution", "execute", "execute_sync", "request_intercepts", "ToolHandle"]
+__all__ = ["ToolHandle", "call", "call_end", "conditional_execution", "execute", "execute_sync", "request_intercepts"]
 
 _FAMILY = "tool execution intercept"
 

@@ -1,0 +1,780 @@
+"""Type stubs for ``nemo_flow._native``, the PyO3 binding of the NeMo Flow core."""
+
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Self, TypeAlias, final
+
+from ._types import Json, JsonObject, JsonValue
+from .codecs import LlmCodec, LlmResponseCodec
+
+__all__ = [
+    "AnnotatedLLMRequest",
+    "AnnotatedLLMResponse",
+    "ConfigError",
+    "GuardrailRejected",
+    "LLMAttributes",
+    "LLMHandle",
+    "LLMRequest",
+    "LlmCall",
+    "MarkEvent",
+    "MiddlewareError",
+    "NemoFlowError",
+    "RegistrationError",
+    "ScopeAttributes",
+    "ScopeContext",
+    "ScopeError",
+    "ScopeEvent",
+    "ScopeHandle",
+    "ScopeStack",
+    "ScopeType",
+    "ToolAttributes",
+    "ToolCall",
+    "ToolHandle",
+    "_scope_var",
+    "clear_global",
+    "create_scope_stack",
+    "deregister",
+    "end_detached",
+    "event",
+    "flush",
+    "get_handle",
+    "get_scope_stack",
+    "llm_call",
+    "llm_call_end",
+    "llm_conditional_execution",
+    "llm_request_intercepts",
+    "pop",
+    "propagate_scope_to_thread",
+    "push",
+    "register",
+    "scope_stack_active",
+    "set_thread_scope_stack",
+    "start_detached",
+    "subscriber_error_count",
+    "tool_call",
+    "tool_call_end",
+    "tool_conditional_execution",
+    "tool_request_intercepts",
+]
+
+_Family: TypeAlias = Literal[
+    "tool_sanitize_request",
+    "tool_sanitize_response",
+    "tool_conditional_execution",
+    "tool_request",
+    "tool_execution",
+    "llm_sanitize_request",
+    "llm_sanitize_response",
+    "llm_conditional_execution",
+    "llm_request",
+    "llm_execution",
+    "llm_stream_execution",
+    "subscriber",
+]
+_Intercepts: TypeAlias = tuple[tuple[str, Callable[..., Any]], ...]
+
+# Exceptions (their ``__module__`` is ``nemo_flow``).
+
+class NemoFlowError(RuntimeError):
+    """Base class of every error raised by the nemo_flow runtime itself."""
+
+class GuardrailRejected(NemoFlowError):
+    """A conditional-execution guardrail refused the call."""
+
+class ScopeError(NemoFlowError):
+    """Misuse of the scope stack or of a call handle."""
+
+class RegistrationError(NemoFlowError):
+    """A duplicate or otherwise invalid registration."""
+
+class ConfigError(NemoFlowError):
+    """Invalid configuration."""
+
+class MiddlewareError(NemoFlowError):
+    """A guardrail, intercept or codec raised; the original exception is the __cause__."""
+
+# Scope types and attribute flags.
+
+@final
+class ScopeType:
+    """Enum identifying the kind of execution scope."""
+
+    Agent: ClassVar[ScopeType]
+    """Autonomous agent scope."""
+    Function: ClassVar[ScopeType]
+    """Generic function-call scope."""
+    Tool: ClassVar[ScopeType]
+    """Tool invocation scope."""
+    Llm: ClassVar[ScopeType]
+    """LLM call scope."""
+    Retriever: ClassVar[ScopeType]
+    """Retriever or RAG lookup scope."""
+    Embedder: ClassVar[ScopeType]
+    """Embedding model scope."""
+    Reranker: ClassVar[ScopeType]
+    """Reranking model scope."""
+    Guardrail: ClassVar[ScopeType]
+    """Guardrail evaluation scope."""
+    Evaluator: ClassVar[ScopeType]
+    """Evaluator or judge scope."""
+    Custom: ClassVar[ScopeType]
+    """User-defined scope type."""
+    Unknown: ClassVar[ScopeType]
+    """Unknown or unspecified scope type."""
+
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __int__(self) -> int: ...
+
+@final
+class ScopeAttributes:
+    """Bitflags describing scope properties."""
+
+    PARALLEL: ClassVar[int]
+    RELOCATABLE: ClassVar[int]
+
+    def __new__(cls, value: int | Self | None = None) -> Self: ...
+    @property
+    def is_parallel(self) -> bool:
+        """Return whether the PARALLEL flag is set."""
+    @property
+    def is_relocatable(self) -> bool:
+        """Return whether the RELOCATABLE flag is set."""
+    @property
+    def value(self) -> int:
+        """Return the raw integer bitmask."""
+    def __or__(self, other: int | Self, /) -> Self: ...
+    def __and__(self, other: int | Self, /) -> Self: ...
+    def __int__(self) -> int: ...
+    def __bool__(self) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class ToolAttributes:
+    """Bitflags describing tool call properties."""
+
+    REMOTE: ClassVar[int]
+
+    def __new__(cls, value: int | Self | None = None) -> Self: ...
+    @property
+    def is_remote(self) -> bool:
+        """Return whether the REMOTE flag is set."""
+    @property
+    def value(self) -> int:
+        """Return the raw integer bitmask."""
+    def __or__(self, other: int | Self, /) -> Self: ...
+    def __and__(self, other: int | Self, /) -> Self: ...
+    def __int__(self) -> int: ...
+    def __bool__(self) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class LLMAttributes:
+    """Bitflags describing LLM call properties."""
+
+    STATEFUL: ClassVar[int]
+    STREAMING: ClassVar[int]
+
+    def __new__(cls, value: int | Self | None = None) -> Self: ...
+    @property
+    def is_stateful(self) -> bool:
+        """Return whether the STATEFUL flag is set."""
+    @property
+    def is_streaming(self) -> bool:
+        """Return whether the STREAMING flag is set."""
+    @property
+    def value(self) -> int:
+        """Return the raw integer bitmask."""
+    def __or__(self, other: int | Self, /) -> Self: ...
+    def __and__(self, other: int | Self, /) -> Self: ...
+    def __int__(self) -> int: ...
+    def __bool__(self) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+# Handles.
+
+@final
+class ScopeHandle:
+    """An active execution scope."""
+
+    @property
+    def uuid(self) -> str:
+        """Return the globally unique scope identifier."""
+    @property
+    def name(self) -> str:
+        """Return the human-readable scope name."""
+    @property
+    def scope_type(self) -> ScopeType:
+        """Return the semantic scope type."""
+    @property
+    def attributes(self) -> ScopeAttributes:
+        """Return the scope attribute bitmask."""
+    @property
+    def parent_uuid(self) -> str | None:
+        """Return the parent scope UUID, or None for a root scope."""
+    @property
+    def root_uuid(self) -> str:
+        """Return the UUID of the root scope of this run."""
+    @property
+    def data(self) -> Json:
+        """Return application data captured on the scope, if any."""
+    @property
+    def metadata(self) -> Json:
+        """Return metadata captured on the scope, if any."""
+    @property
+    def ended(self) -> bool:
+        """Return whether the scope has been popped or ended."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class ScopeStack:
+    """The isolated scope hierarchy of one logical run, captured at a point in it."""
+
+    @property
+    def root_uuid(self) -> str:
+        """Return the UUID of this stack's root scope."""
+    @property
+    def top(self) -> ScopeHandle:
+        """Return the scope that is current in this stack."""
+
+@final
+class ToolHandle:
+    """An active tool call."""
+
+    @property
+    def uuid(self) -> str:
+        """Return the globally unique call identifier."""
+    @property
+    def name(self) -> str:
+        """Return the call name."""
+    @property
+    def attributes(self) -> ToolAttributes:
+        """Return the attribute bitmask."""
+    @property
+    def parent_uuid(self) -> str | None:
+        """Return the parent scope UUID, if any."""
+    @property
+    def data(self) -> Json:
+        """Return application data captured on the call, if any."""
+    @property
+    def metadata(self) -> Json:
+        """Return metadata captured on the call, if any."""
+    @property
+    def ended(self) -> bool:
+        """Return whether the end event has been emitted."""
+    @property
+    def tool_call_id(self) -> str | None:
+        """Return the provider tool-call id, if any."""
+
+@final
+class LLMHandle:
+    """An active LLM call."""
+
+    @property
+    def uuid(self) -> str:
+        """Return the globally unique call identifier."""
+    @property
+    def name(self) -> str:
+        """Return the call name."""
+    @property
+    def attributes(self) -> LLMAttributes:
+        """Return the attribute bitmask."""
+    @property
+    def parent_uuid(self) -> str | None:
+        """Return the parent scope UUID, if any."""
+    @property
+    def data(self) -> Json:
+        """Return application data captured on the call, if any."""
+    @property
+    def metadata(self) -> Json:
+        """Return metadata captured on the call, if any."""
+    @property
+    def ended(self) -> bool:
+        """Return whether the end event has been emitted."""
+    @property
+    def model_name(self) -> str | None:
+        """Return the model name, if any."""
+
+# Events.
+
+@final
+class ScopeEvent:
+    """ATOF scope lifecycle event emitted to subscribers."""
+
+    @property
+    def kind(self) -> Literal["scope"]:
+        """Return the discriminant value "scope"."""
+    @property
+    def scope_category(self) -> Literal["start", "end"]:
+        """Return whether this is a start or end lifecycle event."""
+    @property
+    def atof_version(self) -> str:
+        """Return the ATOF schema version used for this event."""
+    @property
+    def parent_uuid(self) -> str | None:
+        """Return the parent event UUID, if present."""
+    @property
+    def uuid(self) -> str:
+        """Return the event UUID."""
+    @property
+    def root_uuid(self) -> str:
+        """Return the UUID of the root scope of the run this event belongs to."""
+    @property
+    def timestamp(self) -> str:
+        """Return the event timestamp as an RFC 3339 string."""
+    @property
+    def name(self) -> str:
+        """Return the event name."""
+    @property
+    def data(self) -> Json:
+        """Return application data attached to the event, if any."""
+    @property
+    def metadata(self) -> Json:
+        """Return metadata attached to the event, if any."""
+    @property
+    def attributes(self) -> list[str]:
+        """Return stringified semantic attributes attached to the event."""
+    @property
+    def category(self) -> str:
+        """Return the semantic event category."""
+    @property
+    def category_profile(self) -> JsonObject | None:
+        """Return category-specific profile data, if any."""
+    @property
+    def data_schema(self) -> JsonObject | None:
+        """Return a schema descriptor for data, if one is present."""
+    @property
+    def error(self) -> dict[str, str] | None:
+        """Return the failure recorded on a failed call's end event: {"type", "message"}."""
+    @property
+    def annotated_request(self) -> AnnotatedLLMRequest | None:
+        """Return the normalized LLM request annotation, if present."""
+    @property
+    def annotated_response(self) -> AnnotatedLLMResponse | None:
+        """Return the normalized LLM response annotation, if present."""
+    def to_dict(self) -> JsonObject:
+        """Return the event as a JSON-compatible dict (ATOF field names)."""
+    def to_json(self) -> str:
+        """Return the event as canonical JSON text (keys sorted)."""
+
+@final
+class MarkEvent:
+    """ATOF point-in-time mark event emitted to subscribers."""
+
+    @property
+    def kind(self) -> Literal["mark"]:
+        """Return the discriminant value "mark"."""
+    @property
+    def atof_version(self) -> str:
+        """Return the ATOF schema version used for this event."""
+    @property
+    def parent_uuid(self) -> str | None:
+        """Return the parent event UUID, if present."""
+    @property
+    def uuid(self) -> str:
+        """Return the event UUID."""
+    @property
+    def root_uuid(self) -> str:
+        """Return the UUID of the root scope of the run this event belongs to."""
+    @property
+    def timestamp(self) -> str:
+        """Return the event timestamp as an RFC 3339 string."""
+    @property
+    def name(self) -> str:
+        """Return the event name."""
+    @property
+    def data(self) -> Json:
+        """Return application data attached to the event, if any."""
+    @property
+    def metadata(self) -> Json:
+        """Return metadata attached to the event, if any."""
+    @property
+    def category(self) -> str | None:
+        """Return the semantic mark category, if present."""
+    @property
+    def category_profile(self) -> JsonObject | None:
+        """Return category-specific profile data, if any."""
+    @property
+    def data_schema(self) -> JsonObject | None:
+        """Return a schema descriptor for data, if one is present."""
+    def to_dict(self) -> JsonObject:
+        """Return the event as a JSON-compatible dict (ATOF field names)."""
+    def to_json(self) -> str:
+        """Return the event as canonical JSON text (keys sorted)."""
+
+# LLM request and annotations.
+
+@final
+class LLMRequest:
+    """An LLM request carrying headers and a content payload (mutable dicts)."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+
+    def __new__(cls, headers: Mapping[str, JsonValue], content: JsonObject) -> Self: ...
+    @property
+    def headers(self) -> JsonObject:
+        """Return the request headers (a mutable dict)."""
+    @headers.setter
+    def headers(self, value: Mapping[str, JsonValue], /) -> None: ...
+    @property
+    def content(self) -> JsonObject:
+        """Return the request content body (a mutable dict)."""
+    @content.setter
+    def content(self, value: Mapping[str, JsonValue], /) -> None: ...
+    def to_dict(self) -> JsonObject:
+        """Return ``{"headers": ..., "content": ...}`` as a new dict."""
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class AnnotatedLLMRequest:
+    """Structured view of an LLM request produced by a codec."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+
+    def __new__(
+        cls,
+        messages: Sequence[Mapping[str, JsonValue]],
+        *,
+        model: str | None = None,
+        params: Mapping[str, JsonValue] | None = None,
+        tools: Sequence[Mapping[str, JsonValue]] | None = None,
+        tool_choice: str | Mapping[str, JsonValue] | None = None,
+        extra: Mapping[str, JsonValue] | None = None,
+    ) -> Self: ...
+    @property
+    def messages(self) -> list[JsonObject]:
+        """Return normalized message objects."""
+    @messages.setter
+    def messages(self, value: Sequence[Mapping[str, JsonValue]], /) -> None: ...
+    @property
+    def model(self) -> str | None:
+        """Return the normalized model name, if present."""
+    @model.setter
+    def model(self, value: str | None, /) -> None: ...
+    @property
+    def params(self) -> JsonObject | None:
+        """Return provider parameters, if present."""
+    @params.setter
+    def params(self, value: Mapping[str, JsonValue] | None, /) -> None: ...
+    @property
+    def tools(self) -> list[JsonObject] | None:
+        """Return normalized tool declarations, if present."""
+    @tools.setter
+    def tools(self, value: Sequence[Mapping[str, JsonValue]] | None, /) -> None: ...
+    @property
+    def tool_choice(self) -> str | JsonObject | None:
+        """Return the normalized tool-choice directive, if present."""
+    @tool_choice.setter
+    def tool_choice(self, value: str | Mapping[str, JsonValue] | None, /) -> None: ...
+    @property
+    def extra(self) -> JsonObject:
+        """Return provider-specific request fields."""
+    @extra.setter
+    def extra(self, value: Mapping[str, JsonValue] | None, /) -> None: ...
+    def system_prompt(self) -> str | None:
+        """Return the first normalized system prompt, if one is present."""
+    def last_user_message(self) -> str | None:
+        """Return the last normalized user message text, if one is present."""
+    def has_tool_calls(self) -> bool:
+        """Return whether the normalized request includes tool declarations."""
+    def to_dict(self) -> JsonObject:
+        """Return the annotation as a JSON-compatible dict."""
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class AnnotatedLLMResponse:
+    """Structured view of an LLM response produced by a response codec."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+
+    def __new__(
+        cls,
+        *,
+        id: str | None = None,
+        model: str | None = None,
+        message: Json | None = None,
+        tool_calls: Sequence[Mapping[str, JsonValue]] | None = None,
+        finish_reason: str | None = None,
+        usage: Mapping[str, JsonValue] | None = None,
+        api_specific: Mapping[str, JsonValue] | None = None,
+        extra: Mapping[str, JsonValue] | None = None,
+    ) -> Self: ...
+    @property
+    def id(self) -> str | None:
+        """Return the provider response identifier, if present."""
+    @property
+    def model(self) -> str | None:
+        """Return the provider model name, if present."""
+    @property
+    def message(self) -> Json | None:
+        """Return the normalized primary message payload, if present."""
+    @property
+    def tool_calls(self) -> list[JsonObject] | None:
+        """Return normalized tool-call payloads, if present."""
+    @property
+    def finish_reason(self) -> str | None:
+        """Return the provider finish reason, if present."""
+    @property
+    def usage(self) -> JsonObject | None:
+        """Return normalized usage accounting, if present."""
+    @property
+    def api_specific(self) -> JsonObject | None:
+        """Return provider-specific response fields, if present."""
+    @property
+    def extra(self) -> JsonObject:
+        """Return additional normalized response fields."""
+    def response_text(self) -> str | None:
+        """Return extracted response text, if present."""
+    def has_tool_calls(self) -> bool:
+        """Return whether the response contains tool-call payloads."""
+    def to_dict(self) -> JsonObject:
+        """Return the annotation as a JSON-compatible dict."""
+    def __eq__(self, other: object, /) -> bool: ...
+
+# Scopes.
+
+@final
+class ScopeContext:
+    """Context manager returned by ``scope.scope()``: pushes on enter, pops on exit.
+
+    An exception leaving the block is recorded on the end event.
+    """
+
+    def __new__(
+        cls,
+        name: str,
+        scope_type: ScopeType | str,
+        *,
+        handle: ScopeHandle | None = None,
+        attributes: ScopeAttributes | int | None = None,
+        data: Json | None = None,
+        metadata: Json | None = None,
+        input: Json | None = None,
+        timestamp: datetime | None = None,
+        end_timestamp: datetime | None = None,
+    ) -> Self: ...
+    def __enter__(self) -> ScopeHandle: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+        /,
+    ) -> Literal[False]: ...
+
+def push(
+    name: str,
+    scope_type: ScopeType | str,
+    *,
+    handle: ScopeHandle | None = None,
+    attributes: ScopeAttributes | int | None = None,
+    data: Json | None = None,
+    metadata: Json | None = None,
+    input: Json | None = None,
+    timestamp: datetime | None = None,
+) -> ScopeHandle:
+    """Push a child scope and emit its start event."""
+
+def pop(handle: ScopeHandle, *, output: Json | None = None, timestamp: datetime | None = None) -> None:
+    """Pop ``handle``, which must be the current scope, and emit its end event."""
+
+def get_handle() -> ScopeHandle:
+    """Return the current scope handle (the implicit root when nothing is pushed)."""
+
+def event(
+    name: str,
+    *,
+    handle: ScopeHandle | None = None,
+    data: Json | None = None,
+    metadata: Json | None = None,
+    timestamp: datetime | None = None,
+) -> None:
+    """Emit a mark under the current scope, or under ``handle``."""
+
+def start_detached(
+    name: str,
+    scope_type: ScopeType | str,
+    *,
+    parent: ScopeHandle | None = None,
+    attributes: ScopeAttributes | int | None = None,
+    data: Json | None = None,
+    metadata: Json | None = None,
+    input: Json | None = None,
+    timestamp: datetime | None = None,
+) -> ScopeHandle:
+    """Start a scope under ``parent`` (default: the current scope) without making it current."""
+
+def end_detached(
+    handle: ScopeHandle,
+    *,
+    output: Json | None = None,
+    error: BaseException | None = None,
+    timestamp: datetime | None = None,
+) -> None:
+    """End a scope started with ``start_detached``."""
+
+def get_scope_stack() -> ScopeStack:
+    """Return the current context's stack, creating one when there is none."""
+
+def scope_stack_active() -> bool:
+    """Return whether the current context already has a scope stack."""
+
+def propagate_scope_to_thread() -> ScopeStack:
+    """Return the current stack, for ``set_thread_scope_stack`` in another thread."""
+
+def create_scope_stack() -> ScopeStack:
+    """Return a new isolated stack with its own root; not installed anywhere."""
+
+def set_thread_scope_stack(stack: ScopeStack) -> None:
+    """Install ``stack`` as the current stack of this thread's context."""
+
+# Managed calls (driven by nemo_flow.tools / nemo_flow.llm).
+
+@final
+class ToolCall:
+    """A managed tool call being driven by Python."""
+
+    def __new__(
+        cls,
+        name: str,
+        args: Json,
+        handle: ScopeHandle | None = None,
+        attributes: ToolAttributes | int | None = None,
+        data: Json | None = None,
+        metadata: Json | None = None,
+    ) -> Self: ...
+    def begin(self) -> tuple[Json, _Intercepts]:
+        """Run guardrails, request intercepts and the start event; return ``(args, intercepts)``."""
+    def end(self, result: object) -> None:
+        """Record success: sanitize-response guardrails and the end event."""
+    def fail(self, exc: BaseException) -> None:
+        """Record failure: the end event carries the exception's type and message."""
+    @property
+    def handle(self) -> ToolHandle | None:
+        """The call's handle (after ``begin``)."""
+
+@final
+class LlmCall:
+    """A managed LLM call (plain or streaming) being driven by Python."""
+
+    def __new__(
+        cls,
+        name: str,
+        request: LLMRequest,
+        handle: ScopeHandle | None = None,
+        attributes: LLMAttributes | int | None = None,
+        data: Json | None = None,
+        metadata: Json | None = None,
+        model_name: str | None = None,
+        codec: LlmCodec | None = None,
+        response_codec: LlmResponseCodec | None = None,
+        streaming: bool = False,
+    ) -> Self: ...
+    def begin(self) -> tuple[LLMRequest, _Intercepts]:
+        """Run guardrails, request intercepts and the start event; return ``(request, intercepts)``."""
+    def chunk(self, chunk: object) -> None:
+        """Emit the ``llm.chunk`` mark for the next chunk of a stream."""
+    def end(self, response: object) -> None:
+        """Record success: sanitize-response guardrails, the annotation and the end event."""
+    def fail(self, exc: BaseException) -> None:
+        """Record failure."""
+    @property
+    def running(self) -> bool:
+        """Whether the call has begun and not yet ended."""
+    @property
+    def handle(self) -> LLMHandle | None:
+        """The call's handle (after ``begin``)."""
+
+# Manual calls and individual pipeline steps.
+
+def tool_call(
+    name: str,
+    args: Json,
+    *,
+    handle: ScopeHandle | None = None,
+    attributes: ToolAttributes | int | None = None,
+    data: Json | None = None,
+    metadata: Json | None = None,
+    tool_call_id: str | None = None,
+    timestamp: datetime | None = None,
+) -> ToolHandle:
+    """Start a manual tool call: sanitize-request guardrails and the start event only."""
+
+def tool_call_end(
+    handle: ToolHandle,
+    result: Json,
+    *,
+    data: Json | None = None,
+    metadata: Json | None = None,
+    timestamp: datetime | None = None,
+) -> None:
+    """End a manual tool call: sanitize-response guardrails and the end event."""
+
+def llm_call(
+    name: str,
+    request: LLMRequest,
+    *,
+    handle: ScopeHandle | None = None,
+    attributes: LLMAttributes | int | None = None,
+    data: Json | None = None,
+    metadata: Json | None = None,
+    model_name: str | None = None,
+    timestamp: datetime | None = None,
+) -> LLMHandle:
+    """Start a manual LLM call: sanitize-request guardrails and the start event only."""
+
+def llm_call_end(
+    handle: LLMHandle,
+    response: Json,
+    *,
+    data: Json | None = None,
+    metadata: Json | None = None,
+    annotated_response: AnnotatedLLMResponse | Mapping[str, JsonValue] | None = None,
+    response_codec: LlmResponseCodec | None = None,
+    timestamp: datetime | None = None,
+) -> None:
+    """End a manual LLM call; ``annotated_response`` wins over ``response_codec``."""
+
+def tool_request_intercepts(name: str, args: Json) -> Json:
+    """Run only the tool request-intercept chain; return the resulting arguments."""
+
+def tool_conditional_execution(name: str, args: Json) -> None:
+    """Run only the tool conditional guardrails (raises GuardrailRejected)."""
+
+def llm_request_intercepts(name: str, request: LLMRequest) -> LLMRequest:
+    """Run only the LLM request-intercept chain (no codec); return the resulting request."""
+
+def llm_conditional_execution(request: LLMRequest) -> None:
+    """Run only the LLM conditional guardrails (raises GuardrailRejected)."""
+
+# Registration.
+
+def register(
+    family: _Family,
+    scope: ScopeHandle | None,
+    name: str,
+    priority: int,
+    break_chain: bool,
+    callback: Callable[..., Any],
+) -> None:
+    """Register ``callback`` in ``family`` (globally, or on ``scope`` when given)."""
+
+def deregister(family: _Family, scope: ScopeHandle | None, name: str) -> bool:
+    """Remove ``name`` from ``family``; return whether it was registered."""
+
+def clear_global() -> int:
+    """Remove every global registration; return how many were removed."""
+
+def subscriber_error_count() -> int:
+    """Return how many subscriber calls have raised in this process."""
+
+def flush(timeout: float | None = None) -> bool:
+    """Drain every exporter's buffer; return whether all finished within ``timeout`` seconds."""
+
+_scope_var: ContextVar[ScopeHandle | None]
