@@ -30,7 +30,7 @@ async def run_async(call: Any, func: Callable[..., Any], family: str, *lead: Any
     value, intercepts = call.begin()
     try:
         if intercepts:
-            result = await _chain(intercepts, lead, value, func, family)
+            result = await chain(intercepts, lead, value, func, family)
         else:
             result = func(value)
             if isawaitable(result):
@@ -42,15 +42,16 @@ async def run_async(call: Any, func: Callable[..., Any], family: str, *lead: Any
     return result
 
 
-async def _chain(
+async def chain(
     intercepts: tuple[tuple[str, Callable[..., Any]], ...],
     lead: tuple[Any, ...],
     value: Any,
     func: Callable[..., Any],
     family: str,
 ) -> Any:
-    # Exceptions of the callable (and ones already wrapped further in) pass through every
-    # intercept unchanged; an intercept's own exception becomes a MiddlewareError.
+    # Each intercept is called as ``fn(*lead, value, next)``. Exceptions of the callable (and
+    # ones already wrapped further in) pass through every intercept unchanged; an intercept's
+    # own exception becomes a MiddlewareError.
     passthrough: list[BaseException] = []
 
     async def call_func(v: Any) -> Any:
@@ -92,7 +93,7 @@ def run_sync(call: Any, func: Callable[..., Any], family: str, api: str, *lead: 
     value, intercepts = call.begin()
     try:
         if intercepts:
-            result = _chain_sync(intercepts, lead, value, func, family, api)
+            result = chain_sync(intercepts, lead, value, func, family, api)
         else:
             result = func(value)
             _refuse_awaitable(result, api)
@@ -111,7 +112,7 @@ def _refuse_awaitable(result: Any, api: str) -> None:
         raise TypeError(f"{api}: func returned an awaitable; use the async variant for async callables")
 
 
-def _chain_sync(
+def chain_sync(
     intercepts: tuple[tuple[str, Callable[..., Any]], ...],
     lead: tuple[Any, ...],
     value: Any,

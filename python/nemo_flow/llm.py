@@ -10,8 +10,8 @@ from inspect import isawaitable
 from typing import Any
 
 from . import _drive
-from ._native import LLMHandle, LLMRequest
 from ._native import LlmCall as _LlmCall
+from ._native import LLMHandle, LLMRequest
 from ._native import llm_call as call
 from ._native import llm_call_end as call_end
 from ._native import llm_conditional_execution as conditional_execution
@@ -105,14 +105,16 @@ class _StreamState:
         if self._done:
             return
         self._done = True
-        if exc is not None:
-            self._call.fail(exc)
-            return
+        # The finalizer runs exactly once however the stream ends (reference §2.3), also on
+        # an upstream or collector error; the end event then records that error.
         try:
             self.result = self._finalizer()
         except Exception:
             _log.exception("nemo_flow: stream finalizer failed; the end event records no response")
             self.result = None
+        if exc is not None:
+            self._call.fail(exc)
+            return
         self._call.end(self.result)
 
 
@@ -243,7 +245,7 @@ async def _open(c: Any, func: Callable[..., Any], collector: Any, finalizer: Any
     req, intercepts = c.begin()
     try:
         if intercepts:
-            it = await _stream_chain(intercepts, req, func)
+            it = await _drive.chain(intercepts, (), req, func, _STREAM_FAMILY)
         else:
             it = func(req)
             if isawaitable(it):
@@ -259,26 +261,6 @@ def _aiter(it: Any) -> Any:
     if not hasattr(it, "__aiter__"):
         raise TypeError(f"llm.stream_execute: func must return an async iterable of chunks, got {type(it).__name__}")
     return it.__aiter__()
-
-
-async def _stream_chain(intercepts: tuple[tuple[str, Any], ...], request: Any, func: Any) -> Any:
-    async def base(r: Any) -> Any:
-        it = func(r)
-        return await it if isawaitable(it) else it
-
-    def layer(i: int) -> Any:
-        if i == len(intercepts):
-            return base
-        _name, fn = intercepts[i]
-        inner = layer(i + 1)
-
-        async def run(r: Any) -> Any:
-            out = fn(r, inner)
-            return await out if isawaitable(out) else out
-
-        return run
-
-    return await layer(0)(request)
 
 
 class LlmStreamSync:
@@ -377,29 +359,16 @@ def stream_execute_sync(
     req, intercepts = c.begin()
     try:
         if intercepts:
-            it = _stream_chain_sync(intercepts, req, func)
+            it = _drive.chain_sync(intercepts, (), req, func, _STREAM_FAMILY, "llm.stream_execute_sync")
         else:
             it = func(req)
         if not hasattr(it, "__iter__") or isinstance(it, (str, bytes, dict)):
-            raise TypeError(
-                f"llm.stream_execute_sync: func must return an iterable of chunks, got {type(it).__name__}"
-            )
+            raise TypeError(f"llm.stream_execute_sync: func must return an iterable of chunks, got {type(it).__name__}")
         upstream = iter(it)
     except BaseException as exc:
         c.fail(exc)
         raise
     return LlmStreamSync(_StreamState(c, upstream, collector, finalizer))
-
-
-def _stream_chain_sync(intercepts: tuple[tuple[str, Any], ...], request: Any, func: Any) -> Any:
-    def layer(i: int) -> Any:
-        if i == len(intercepts):
-            return func
-        _name, fn = intercepts[i]
-        inner = layer(i + 1)
-        return lambda r: fn(r, inner)
-
-    return layer(0)(request)
 
 
 def _check_callable(f: Any, arg: str) -> None:

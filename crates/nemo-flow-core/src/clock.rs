@@ -92,7 +92,8 @@ impl Timestamp {
         };
         let days = days_from_civil(y, mo as u32, d as u32);
         let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset_secs;
-        Some(Self(secs * 1_000_000_000 + nanos))
+        // Out of the representable range (about 1677..2262) is refused, never wrapped.
+        Some(Self(secs.checked_mul(1_000_000_000)?.checked_add(nanos)?))
     }
 }
 
@@ -167,6 +168,8 @@ mod tests {
         );
         assert_eq!(Timestamp::parse_rfc3339("2020-13-01T00:00:00Z"), None);
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+        assert_eq!(Timestamp::parse_rfc3339("2999-01-01T00:00:00+00:00"), None);
+        assert_eq!(Timestamp::parse_rfc3339("0001-01-01T00:00:00+00:00"), None);
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! the exception so it can be re-raised or chained.
 
 use nemo_flow_core::error::{CallbackError, Foreign};
-use nemo_flow_core::llm::{AnnotatedLlmRequest, AnnotatedLlmResponse, LlmCodec, LlmRequest, LlmResponseCodec};
+use nemo_flow_core::llm::{
+    AnnotatedLlmRequest, AnnotatedLlmResponse, LlmCodec, LlmRequest, LlmResponseCodec,
+};
 use nemo_flow_core::middleware::{
-    Execution, LlmConditional, LlmRequestIntercept, LlmSanitizeRequest, LlmSanitizeResponse, Subscriber, ToolConditional,
-    ToolRequest, ToolSanitize,
+    Execution, LlmConditional, LlmRequestIntercept, LlmSanitizeRequest, LlmSanitizeResponse,
+    Subscriber, ToolConditional, ToolRequest, ToolSanitize,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -16,7 +18,10 @@ use std::sync::Arc;
 use crate::errors::callback_error;
 use crate::events::wrap;
 use crate::json::{to_json, to_py};
-use crate::llm_types::{AnnotatedLLMRequest, PyLlmRequest, annotated_request_arg, annotated_response_arg, intercept_result, request_arg};
+use crate::llm_types::{
+    AnnotatedLLMRequest, PyLlmRequest, annotated_request_arg, annotated_response_arg,
+    intercept_result, request_arg,
+};
 
 type Res<T> = Result<T, CallbackError>;
 
@@ -53,7 +58,9 @@ pub fn tool_request(cb: Py<PyAny>) -> ToolRequest {
 
 /// Tool conditional-execution guardrail.
 pub fn tool_conditional(cb: Py<PyAny>) -> ToolConditional {
-    Arc::new(move |name: &str, args: &Value| guard(|py| reason(cb.call1(py, (name, to_py(py, args)?))?.bind(py))))
+    Arc::new(move |name: &str, args: &Value| {
+        guard(|py| reason(cb.call1(py, (name, to_py(py, args)?))?.bind(py)))
+    })
 }
 
 /// LLM sanitize-request guardrail: gets a fresh `LLMRequest`, returns one.
@@ -61,8 +68,12 @@ pub fn llm_sanitize_request(cb: Py<PyAny>) -> LlmSanitizeRequest {
     Arc::new(move |req: LlmRequest| {
         guard(|py| {
             let out = cb.call1(py, (PyLlmRequest::from_core(py, &req)?,))?;
-            let r = request_arg(out.bind(py), "value returned by the LLM sanitize-request guardrail")?;
-            r.borrow().to_core(py, "value returned by the LLM sanitize-request guardrail")
+            let r = request_arg(
+                out.bind(py),
+                "value returned by the LLM sanitize-request guardrail",
+            )?;
+            r.borrow()
+                .to_core(py, "value returned by the LLM sanitize-request guardrail")
         })
     })
 }
@@ -72,28 +83,35 @@ pub fn llm_sanitize_response(cb: Py<PyAny>) -> LlmSanitizeResponse {
     Arc::new(move |resp: Value| {
         guard(|py| {
             let out = cb.call1(py, (to_py(py, &resp)?,))?;
-            to_json(out.bind(py), "value returned by the LLM sanitize-response guardrail")
+            to_json(
+                out.bind(py),
+                "value returned by the LLM sanitize-response guardrail",
+            )
         })
     })
 }
 
 /// LLM conditional-execution guardrail.
 pub fn llm_conditional(cb: Py<PyAny>) -> LlmConditional {
-    Arc::new(move |req: &LlmRequest| guard(|py| reason(cb.call1(py, (PyLlmRequest::from_core(py, req)?,))?.bind(py))))
+    Arc::new(move |req: &LlmRequest| {
+        guard(|py| reason(cb.call1(py, (PyLlmRequest::from_core(py, req)?,))?.bind(py)))
+    })
 }
 
 /// LLM request intercept: `(name, request, annotated) -> (request, annotated)`.
 pub fn llm_request(cb: Py<PyAny>) -> LlmRequestIntercept {
-    Arc::new(move |name: &str, req: LlmRequest, ann: Option<AnnotatedLlmRequest>| {
-        guard(|py| {
-            let py_ann = match &ann {
-                Some(a) => Py::new(py, AnnotatedLLMRequest::from_core(a.clone()))?.into_any(),
-                None => py.None(),
-            };
-            let out = cb.call1(py, (name, PyLlmRequest::from_core(py, &req)?, py_ann))?;
-            intercept_result(py, out.bind(py), ann)
-        })
-    })
+    Arc::new(
+        move |name: &str, req: LlmRequest, ann: Option<AnnotatedLlmRequest>| {
+            guard(|py| {
+                let py_ann = match &ann {
+                    Some(a) => Py::new(py, AnnotatedLLMRequest::from_core(a.clone()))?.into_any(),
+                    None => py.None(),
+                };
+                let out = cb.call1(py, (name, PyLlmRequest::from_core(py, &req)?, py_ann))?;
+                intercept_result(py, out.bind(py), ann)
+            })
+        },
+    )
 }
 
 /// An execution intercept the Python driver composes itself.
@@ -128,7 +146,12 @@ pub struct PyCodec {
 impl PyCodec {
     /// Wraps `obj`; `name` is its class name for error messages.
     pub fn new(py: Python<'_>, obj: Py<PyAny>) -> Self {
-        let name = obj.bind(py).get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "codec".into());
+        let name = obj
+            .bind(py)
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "codec".into());
         Self { obj, name }
     }
 }
@@ -139,14 +162,18 @@ impl LlmCodec for PyCodec {
     }
     fn decode(&self, request: &LlmRequest) -> Res<AnnotatedLlmRequest> {
         guard(|py| {
-            let out = self.obj.call_method1(py, "decode", (PyLlmRequest::from_core(py, request)?,))?;
+            let out =
+                self.obj
+                    .call_method1(py, "decode", (PyLlmRequest::from_core(py, request)?,))?;
             annotated_request_arg(out.bind(py), "value returned by codec.decode")
         })
     }
     fn encode(&self, annotated: &AnnotatedLlmRequest, base: &LlmRequest) -> Res<LlmRequest> {
         guard(|py| {
             let a = Py::new(py, AnnotatedLLMRequest::from_core(annotated.clone()))?;
-            let out = self.obj.call_method1(py, "encode", (a, PyLlmRequest::from_core(py, base)?))?;
+            let out =
+                self.obj
+                    .call_method1(py, "encode", (a, PyLlmRequest::from_core(py, base)?))?;
             let r = request_arg(out.bind(py), "value returned by codec.encode")?;
             r.borrow().to_core(py, "value returned by codec.encode")
         })
@@ -159,7 +186,9 @@ impl LlmResponseCodec for PyCodec {
     }
     fn decode_response(&self, response: &Value) -> Res<AnnotatedLlmResponse> {
         guard(|py| {
-            let out = self.obj.call_method1(py, "decode_response", (to_py(py, response)?,))?;
+            let out = self
+                .obj
+                .call_method1(py, "decode_response", (to_py(py, response)?,))?;
             annotated_response_arg(out.bind(py), "value returned by codec.decode_response")
         })
     }

@@ -3,8 +3,9 @@
 //! hands back the arguments plus the execution intercepts; Python awaits the callable; then
 //! `end()` or `fail()` emits the end event.
 
+use nemo_flow_core::error::{CallbackError, FlowError};
 use nemo_flow_core::event::ErrorInfo;
-use nemo_flow_core::llm::{LlmCodec, LlmResponseCodec};
+use nemo_flow_core::llm::{AnnotatedLlmResponse, LlmCodec, LlmResponseCodec};
 use nemo_flow_core::middleware::Execution;
 use nemo_flow_core::pipeline::llm::{self, LlmOptions, ResponseAnnotation};
 use nemo_flow_core::pipeline::tool::{self, ToolOptions};
@@ -15,11 +16,11 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::callbacks::{PyCodec, foreign_callable};
-use crate::errors::{IntoPyResult, MiddlewareError, ScopeError, carry};
+use crate::errors::{IntoPyResult, MiddlewareError, ScopeError, carry, to_py_err};
 use crate::handles::{LLMHandle, ToolHandle, current_node};
 use crate::json::{opt_to_json, to_json, to_py, validate_json};
 use crate::llm_types::{PyLlmRequest, annotated_response_arg, request_arg};
@@ -28,7 +29,10 @@ use crate::scopes::{handle_arg, str_arg, timestamp_arg};
 use crate::types::{LLMAttributes, ToolAttributes};
 
 /// Where a call runs: the scope whose middleware applies, and its parent uuid.
-fn placement(py: Python<'_>, handle: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc<ScopeNode>, Uuid)> {
+fn placement(
+    py: Python<'_>,
+    handle: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Arc<ScopeNode>, Uuid)> {
     let node = match handle_arg(handle, "handle")? {
         Some(h) => Arc::clone(&h.get().node),
         None => current_node(py)?,
@@ -38,7 +42,10 @@ fn placement(py: Python<'_>, handle: Option<&Bound<'_, PyAny>>) -> PyResult<(Arc
 }
 
 fn error_info(exc: &Bound<'_, PyAny>) -> ErrorInfo {
-    ErrorInfo { kind: type_name(exc), message: exc.str().map(|s| s.to_string()).unwrap_or_default() }
+    ErrorInfo {
+        kind: type_name(exc),
+        message: exc.str().map(|s| s.to_string()).unwrap_or_default(),
+    }
 }
 
 /// Converts a call's result for the end event. A result JSON cannot hold is recorded as a
@@ -101,13 +108,23 @@ impl ToolCall {
             tool_call_id: None,
             timestamp: None,
         };
-        Ok(Self { ctx, parent, name, args: args.clone().unbind(), opts: Some(opts), handle: None })
+        Ok(Self {
+            ctx,
+            parent,
+            name,
+            args: args.clone().unbind(),
+            opts: Some(opts),
+            handle: None,
+        })
     }
 
     /// Guardrails, request intercepts and the start event. Returns `(args, intercepts)`:
     /// the arguments for the callable and the execution intercepts, outermost first.
     fn begin(&mut self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyTuple>)> {
-        let opts = self.opts.take().ok_or_else(|| ScopeError::new_err("this tool call has already begun"))?;
+        let opts = self
+            .opts
+            .take()
+            .ok_or_else(|| ScopeError::new_err("this tool call has already begun"))?;
         let args = self.args.bind(py);
         let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
         let begun = tool::begin(&self.ctx, self.parent, &self.name, &mut lazy, opts).py(py)?;
@@ -125,21 +142,28 @@ impl ToolCall {
 
     /// Records success: sanitize-response guardrails and the end event.
     fn end(&mut self, py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
-        let h = self.handle.take().ok_or_else(|| ScopeError::new_err("this tool call is not running"))?;
+        let h = self
+            .handle
+            .take()
+            .ok_or_else(|| ScopeError::new_err("this tool call is not running"))?;
         let mut lazy = Lazy::pending(|| Ok(result_json(result)));
         tool::end(&h, Outcome::Ok(&mut lazy), Value::Null, None).py(py)
     }
 
     /// Records failure: the end event carries the exception's type and message.
     fn fail(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Some(h) = self.handle.take() else { return Ok(()) };
+        let Some(h) = self.handle.take() else {
+            return Ok(());
+        };
         tool::end(&h, Outcome::Err(error_info(exc)), Value::Null, None).py(py)
     }
 
     /// The call's handle (after `begin`).
     #[getter]
     fn handle(&self) -> Option<ToolHandle> {
-        self.handle.as_ref().map(|h| ToolHandle { inner: Arc::clone(h) })
+        self.handle.as_ref().map(|h| ToolHandle {
+            inner: Arc::clone(h),
+        })
     }
 }
 
@@ -149,11 +173,19 @@ struct Codecs {
     response: Option<PyCodec>,
 }
 
-fn codec_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, method: &str, arg: &str) -> PyResult<Option<PyCodec>> {
+fn codec_arg(
+    py: Python<'_>,
+    obj: Option<&Bound<'_, PyAny>>,
+    method: &str,
+    arg: &str,
+) -> PyResult<Option<PyCodec>> {
     match obj.filter(|o| !o.is_none()) {
         None => Ok(None),
         Some(o) if o.hasattr(method)? => Ok(Some(PyCodec::new(py, o.clone().unbind()))),
-        Some(o) => Err(PyTypeError::new_err(format!("{arg}: expected an object with a {method}() method, got {}", type_name(o)))),
+        Some(o) => Err(PyTypeError::new_err(format!(
+            "{arg}: expected an object with a {method}() method, got {}",
+            type_name(o)
+        ))),
     }
 }
 
@@ -207,24 +239,53 @@ impl LlmCall {
             request: codec_arg(py, codec, "decode", "codec")?,
             response: codec_arg(py, response_codec, "decode_response", "response_codec")?,
         };
-        Ok(Self { ctx, parent, name, request, opts: Some(opts), codecs, streaming, chunks: 0, handle: None })
+        Ok(Self {
+            ctx,
+            parent,
+            name,
+            request,
+            opts: Some(opts),
+            codecs,
+            streaming,
+            chunks: 0,
+            handle: None,
+        })
     }
 
     /// Guardrails, request intercepts (with the codec) and the start event. Returns
     /// `(request, intercepts)`.
     fn begin(&mut self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyTuple>)> {
-        let opts = self.opts.take().ok_or_else(|| ScopeError::new_err("this LLM call has already begun"))?;
+        let opts = self
+            .opts
+            .take()
+            .ok_or_else(|| ScopeError::new_err("this LLM call has already begun"))?;
         let req = self.request.bind(py);
-        let mut lazy = LazyOf::pending(|| req.borrow().to_core(py, "request").map_err(|e| carry(py, e)));
+        let mut lazy = LazyOf::pending(|| {
+            req.borrow()
+                .to_core(py, "request")
+                .map_err(|e| carry(py, e))
+        });
         let codec = self.codecs.request.as_ref().map(|c| c as &dyn LlmCodec);
-        let begun = llm::begin(&self.ctx, self.parent, &self.name, &mut lazy, codec, opts, self.streaming).py(py)?;
+        let begun = llm::begin(
+            &self.ctx,
+            self.parent,
+            &self.name,
+            &mut lazy,
+            codec,
+            opts,
+            self.streaming,
+        )
+        .py(py)?;
         if let LazyOf::Pending(_) = lazy {
             let r = req.borrow();
             validate_json(r.headers_bound(py).as_any(), "request.headers")?;
             validate_json(r.content_bound(py).as_any(), "request.content")?;
         }
-        let intercepts =
-            if self.streaming { intercept_tuple(py, &begun.stream_execution)? } else { intercept_tuple(py, &begun.execution)? };
+        let intercepts = if self.streaming {
+            intercept_tuple(py, &begun.stream_execution)?
+        } else {
+            intercept_tuple(py, &begun.execution)?
+        };
         self.handle = Some(begun.handle);
         let request = match begun.request {
             Some(r) => PyLlmRequest::from_core(py, &r)?.into_any(),
@@ -235,7 +296,9 @@ impl LlmCall {
 
     /// Emits the `llm.chunk` mark for the next chunk of a stream.
     fn chunk(&mut self, py: Python<'_>, chunk: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Some(h) = self.handle.as_ref() else { return Err(ScopeError::new_err("this LLM stream is not running")) };
+        let Some(h) = self.handle.as_ref() else {
+            return Err(ScopeError::new_err("this LLM stream is not running"));
+        };
         let i = self.chunks;
         self.chunks += 1;
         let mut lazy = Lazy::pending(|| Ok(result_json(chunk)));
@@ -244,16 +307,34 @@ impl LlmCall {
 
     /// Records success: sanitize-response guardrails, the annotation and the end event.
     fn end(&mut self, py: Python<'_>, response: &Bound<'_, PyAny>) -> PyResult<()> {
-        let h = self.handle.take().ok_or_else(|| ScopeError::new_err("this LLM call is not running"))?;
+        let h = self
+            .handle
+            .take()
+            .ok_or_else(|| ScopeError::new_err("this LLM call is not running"))?;
         let mut lazy = Lazy::pending(|| Ok(result_json(response)));
-        let annotation = self.codecs.response.as_ref().map_or(ResponseAnnotation::None, |c| ResponseAnnotation::Codec(c as &dyn LlmResponseCodec));
+        let annotation = self
+            .codecs
+            .response
+            .as_ref()
+            .map_or(ResponseAnnotation::None, |c| {
+                ResponseAnnotation::Codec(c as &dyn LlmResponseCodec)
+            });
         llm::end(&h, Outcome::Ok(&mut lazy), annotation, Value::Null, None).py(py)
     }
 
     /// Records failure.
     fn fail(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Some(h) = self.handle.take() else { return Ok(()) };
-        llm::end(&h, Outcome::Err(error_info(exc)), ResponseAnnotation::None, Value::Null, None).py(py)
+        let Some(h) = self.handle.take() else {
+            return Ok(());
+        };
+        llm::end(
+            &h,
+            Outcome::Err(error_info(exc)),
+            ResponseAnnotation::None,
+            Value::Null,
+            None,
+        )
+        .py(py)
     }
 
     /// Whether the call has begun and not yet ended.
@@ -265,7 +346,9 @@ impl LlmCall {
     /// The call's handle (after `begin`).
     #[getter]
     fn handle(&self) -> Option<LLMHandle> {
-        self.handle.as_ref().map(|h| LLMHandle { inner: Arc::clone(h) })
+        self.handle.as_ref().map(|h| LLMHandle {
+            inner: Arc::clone(h),
+        })
     }
 }
 
@@ -302,7 +385,12 @@ pub fn tool_call(
 }
 
 fn tool_handle_arg<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, ToolHandle>> {
-    obj.cast::<ToolHandle>().cloned().map_err(|_| PyTypeError::new_err(format!("handle: expected a ToolHandle, got {}", type_name(obj))))
+    obj.cast::<ToolHandle>().cloned().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "handle: expected a ToolHandle, got {}",
+            type_name(obj)
+        ))
+    })
 }
 
 /// Ends a manual tool call: sanitize-response guardrails and the end event.
@@ -320,15 +408,11 @@ pub fn tool_call_end(
     let data = opt_to_json(data, "data")?;
     let metadata = opt_to_json(metadata, "metadata")?;
     let ts = timestamp_arg(timestamp, "timestamp")?;
-    let mut lazy = Lazy::pending(|| {
-        let v = to_json(result, "result").map_err(|e| carry(py, e))?;
-        Ok(if v.is_null() { data } else { v })
-    });
-    tool::end(&h.get().inner, Outcome::Ok(&mut lazy), metadata, ts).py(py)?;
-    if let LazyOf::Pending(_) = lazy {
-        validate_json(result, "result")?;
-    }
-    Ok(())
+    // Converted before the call is marked ended, so a result JSON cannot hold leaves the
+    // handle open for a corrected call_end (as llm.call_end does).
+    let v = to_json(result, "result")?;
+    let mut lazy = Lazy::Ready(if v.is_null() { data } else { v });
+    tool::end(&h.get().inner, Outcome::Ok(&mut lazy), metadata, ts).py(py)
 }
 
 /// Starts a manual LLM call: sanitize-request guardrails and the start event only.
@@ -358,7 +442,9 @@ pub fn llm_call(
         timestamp: timestamp_arg(timestamp, "timestamp")?,
     };
     let mut lazy = LazyOf::Ready(core_req);
-    Ok(LLMHandle { inner: llm::start(&ctx, parent, &name, &mut lazy, None, opts).py(py)? })
+    Ok(LLMHandle {
+        inner: llm::start(&ctx, parent, &name, &mut lazy, None, opts).py(py)?,
+    })
 }
 
 /// Ends a manual LLM call. `annotated_response` wins over `response_codec`, which decodes
@@ -376,9 +462,12 @@ pub fn llm_call_end(
     response_codec: Option<&Bound<'_, PyAny>>,
     timestamp: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    let h = handle
-        .cast::<LLMHandle>()
-        .map_err(|_| PyTypeError::new_err(format!("handle: expected an LLMHandle, got {}", type_name(handle))))?;
+    let h = handle.cast::<LLMHandle>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "handle: expected an LLMHandle, got {}",
+            type_name(handle)
+        ))
+    })?;
     let response_v = to_json(response, "response")?;
     let data = opt_to_json(data, "data")?;
     let metadata = opt_to_json(metadata, "metadata")?;
@@ -386,20 +475,73 @@ pub fn llm_call_end(
         Some(a) => Some(annotated_response_arg(a, "annotated_response")?),
         None => None,
     };
-    let codec = codec_arg(py, response_codec, "decode_response", "response_codec")?;
+    let codec = codec_arg(py, response_codec, "decode_response", "response_codec")?.map(|codec| {
+        CaptureDecodeError {
+            codec,
+            error: Mutex::new(None),
+        }
+    });
     let annotation = match (given, codec.as_ref()) {
         (Some(a), _) => ResponseAnnotation::Given(a),
         (None, Some(c)) => ResponseAnnotation::Codec(c as &dyn LlmResponseCodec),
         (None, None) => ResponseAnnotation::None,
     };
     let ts = timestamp_arg(timestamp, "timestamp")?;
-    let mut lazy = Lazy::Ready(if response_v.is_null() { data } else { response_v });
-    llm::end(&h.get().inner, Outcome::Ok(&mut lazy), annotation, metadata, ts).py(py)
+    let mut lazy = Lazy::Ready(if response_v.is_null() {
+        data
+    } else {
+        response_v
+    });
+    llm::end(
+        &h.get().inner,
+        Outcome::Ok(&mut lazy),
+        annotation,
+        metadata,
+        ts,
+    )
+    .py(py)?;
+    // Reference §1.4: on the manual path a response-codec failure is raised after the end
+    // event has been emitted without an annotation (as a MiddlewareError, DESIGN item 1).
+    if let Some(c) = codec {
+        if let Some(error) = c.error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            let name = LlmResponseCodec::name(&c.codec).to_string();
+            return Err(to_py_err(
+                py,
+                FlowError::Middleware {
+                    family: "response codec decode",
+                    name,
+                    error: Box::new(error),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A response codec that remembers its decode failure so `llm.call_end` can raise it.
+struct CaptureDecodeError {
+    codec: PyCodec,
+    error: Mutex<Option<CallbackError>>,
+}
+
+impl LlmResponseCodec for CaptureDecodeError {
+    fn name(&self) -> &str {
+        LlmResponseCodec::name(&self.codec)
+    }
+    fn decode_response(&self, response: &Value) -> Result<AnnotatedLlmResponse, CallbackError> {
+        self.codec.decode_response(response).inspect_err(|e| {
+            *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+        })
+    }
 }
 
 /// Runs only the tool request-intercept chain; returns the resulting arguments.
 #[pyfunction]
-pub fn tool_request_intercepts(py: Python<'_>, name: &Bound<'_, PyAny>, args: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+pub fn tool_request_intercepts(
+    py: Python<'_>,
+    name: &Bound<'_, PyAny>,
+    args: &Bound<'_, PyAny>,
+) -> PyResult<Py<PyAny>> {
     let name = str_arg(name, "name")?;
     let ctx = current_node(py)?;
     let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
@@ -414,7 +556,11 @@ pub fn tool_request_intercepts(py: Python<'_>, name: &Bound<'_, PyAny>, args: &B
 
 /// Runs only the tool conditional guardrails (with their guardrail scopes, no mark).
 #[pyfunction]
-pub fn tool_conditional_execution(py: Python<'_>, name: &Bound<'_, PyAny>, args: &Bound<'_, PyAny>) -> PyResult<()> {
+pub fn tool_conditional_execution(
+    py: Python<'_>,
+    name: &Bound<'_, PyAny>,
+    args: &Bound<'_, PyAny>,
+) -> PyResult<()> {
     let name = str_arg(name, "name")?;
     let ctx = current_node(py)?;
     let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
@@ -427,11 +573,19 @@ pub fn tool_conditional_execution(py: Python<'_>, name: &Bound<'_, PyAny>, args:
 
 /// Runs only the LLM request-intercept chain (no codec); returns the resulting request.
 #[pyfunction]
-pub fn llm_request_intercepts(py: Python<'_>, name: &Bound<'_, PyAny>, request: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+pub fn llm_request_intercepts(
+    py: Python<'_>,
+    name: &Bound<'_, PyAny>,
+    request: &Bound<'_, PyAny>,
+) -> PyResult<Py<PyAny>> {
     let name = str_arg(name, "name")?;
     let req = request_arg(request, "request")?;
     let ctx = current_node(py)?;
-    let mut lazy = LazyOf::pending(|| req.borrow().to_core(py, "request").map_err(|e| carry(py, e)));
+    let mut lazy = LazyOf::pending(|| {
+        req.borrow()
+            .to_core(py, "request")
+            .map_err(|e| carry(py, e))
+    });
     match llm::request_intercepts(&ctx, &name, &mut lazy, None).py(py)? {
         Some(r) => Ok(PyLlmRequest::from_core(py, &r)?.into_any()),
         None => Ok(request.clone().unbind()),
@@ -443,6 +597,10 @@ pub fn llm_request_intercepts(py: Python<'_>, name: &Bound<'_, PyAny>, request: 
 pub fn llm_conditional_execution(py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<()> {
     let req = request_arg(request, "request")?;
     let ctx = current_node(py)?;
-    let mut lazy = LazyOf::pending(|| req.borrow().to_core(py, "request").map_err(|e| carry(py, e)));
+    let mut lazy = LazyOf::pending(|| {
+        req.borrow()
+            .to_core(py, "request")
+            .map_err(|e| carry(py, e))
+    });
     llm::check_guardrails(&ctx, ctx.info.uuid, None, &mut lazy, &Value::Null).py(py)
 }

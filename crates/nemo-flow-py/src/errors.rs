@@ -5,12 +5,42 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use std::sync::Arc;
 
-pyo3::create_exception!(nemo_flow, NemoFlowError, PyRuntimeError, "Base class of every error raised by the nemo_flow runtime itself.");
-pyo3::create_exception!(nemo_flow, GuardrailRejected, NemoFlowError, "A conditional-execution guardrail refused the call.");
-pyo3::create_exception!(nemo_flow, ScopeError, NemoFlowError, "Misuse of the scope stack or of a call handle.");
-pyo3::create_exception!(nemo_flow, RegistrationError, NemoFlowError, "A duplicate or otherwise invalid registration.");
-pyo3::create_exception!(nemo_flow, ConfigError, NemoFlowError, "Invalid configuration.");
-pyo3::create_exception!(nemo_flow, MiddlewareError, NemoFlowError, "A guardrail, intercept or codec raised; the original exception is the __cause__.");
+pyo3::create_exception!(
+    nemo_flow,
+    NemoFlowError,
+    PyRuntimeError,
+    "Base class of every error raised by the nemo_flow runtime itself."
+);
+pyo3::create_exception!(
+    nemo_flow,
+    GuardrailRejected,
+    NemoFlowError,
+    "A conditional-execution guardrail refused the call."
+);
+pyo3::create_exception!(
+    nemo_flow,
+    ScopeError,
+    NemoFlowError,
+    "Misuse of the scope stack or of a call handle."
+);
+pyo3::create_exception!(
+    nemo_flow,
+    RegistrationError,
+    NemoFlowError,
+    "A duplicate or otherwise invalid registration."
+);
+pyo3::create_exception!(
+    nemo_flow,
+    ConfigError,
+    NemoFlowError,
+    "Invalid configuration."
+);
+pyo3::create_exception!(
+    nemo_flow,
+    MiddlewareError,
+    NemoFlowError,
+    "A guardrail, intercept or codec raised; the original exception is the __cause__."
+);
 
 /// Adds the exception classes to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -27,9 +57,18 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// A Python exception as a core callback error (the exception rides along to be re-raised).
 pub fn callback_error(py: Python<'_>, err: PyErr) -> CallbackError {
     let value = err.value(py);
-    let kind = value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".into());
+    let kind = value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
     let message = value.str().map(|s| s.to_string()).unwrap_or_default();
-    CallbackError { kind, message, source: Some(Foreign(Arc::new(err))), origin: None }
+    CallbackError {
+        kind,
+        message,
+        source: Some(Foreign(Arc::new(err))),
+        origin: None,
+    }
 }
 
 /// The original Python exception carried by a callback error, if any.
@@ -54,7 +93,9 @@ pub fn to_py_err(py: Python<'_>, e: FlowError) -> PyErr {
             }
             wrapped
         }
-        FlowError::Callable(error) => original(py, &error).unwrap_or_else(|| NemoFlowError::new_err(msg)),
+        FlowError::Callable(error) => {
+            original(py, &error).unwrap_or_else(|| NemoFlowError::new_err(msg))
+        }
     }
 }
 

@@ -20,15 +20,25 @@ struct Cached {
 
 impl Cached {
     fn new(ev: Arc<Event>) -> Self {
-        Self { ev, data: PyOnceLock::new(), metadata: PyOnceLock::new(), profile: PyOnceLock::new() }
+        Self {
+            ev,
+            data: PyOnceLock::new(),
+            metadata: PyOnceLock::new(),
+            profile: PyOnceLock::new(),
+        }
     }
 
     fn lazy(py: Python<'_>, cell: &PyOnceLock<Py<PyAny>>, v: &Value) -> PyResult<Py<PyAny>> {
-        cell.get_or_try_init(py, || to_py(py, v)).map(|o| o.clone_ref(py))
+        cell.get_or_try_init(py, || to_py(py, v))
+            .map(|o| o.clone_ref(py))
     }
 
     fn profile(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let v = self.ev.category_profile.clone().map_or(Value::Null, Value::Object);
+        let v = self
+            .ev
+            .category_profile
+            .clone()
+            .map_or(Value::Null, Value::Object);
         Self::lazy(py, &self.profile, &v)
     }
 
@@ -131,12 +141,21 @@ impl ScopeEvent {
     /// Return whether this is a start or end lifecycle event.
     #[getter]
     fn scope_category(&self) -> &'static str {
-        self.c.ev.scope.as_ref().map_or("start", |s| s.scope_category.as_str())
+        self.c
+            .ev
+            .scope
+            .as_ref()
+            .map_or("start", |s| s.scope_category.as_str())
     }
     /// Return stringified semantic attributes attached to the event.
     #[getter]
     fn attributes(&self) -> Vec<&'static str> {
-        self.c.ev.scope.as_ref().map(|s| s.attributes.clone()).unwrap_or_default()
+        self.c
+            .ev
+            .scope
+            .as_ref()
+            .map(|s| s.attributes.clone())
+            .unwrap_or_default()
     }
     /// Return the semantic event category.
     #[getter]
@@ -155,13 +174,17 @@ impl ScopeEvent {
     #[getter]
     fn annotated_request(&self) -> Option<AnnotatedLLMRequest> {
         let v = self.c.ev.profile("annotated_request")?;
-        serde_json::from_value(v.clone()).ok().map(AnnotatedLLMRequest::from_core)
+        serde_json::from_value(v.clone())
+            .ok()
+            .map(AnnotatedLLMRequest::from_core)
     }
     /// Return the normalized LLM response annotation, if present.
     #[getter]
     fn annotated_response(&self) -> Option<AnnotatedLLMResponse> {
         let v = self.c.ev.profile("annotated_response")?;
-        serde_json::from_value(v.clone()).ok().map(AnnotatedLLMResponse::from_core)
+        serde_json::from_value(v.clone())
+            .ok()
+            .map(AnnotatedLLMResponse::from_core)
     }
 }
 
@@ -182,5 +205,9 @@ impl MarkEvent {
 /// The Python view of a core event.
 pub fn wrap(py: Python<'_>, ev: &Arc<Event>) -> PyResult<Py<PyAny>> {
     let c = Cached::new(Arc::clone(ev));
-    Ok(if ev.scope.is_some() { Py::new(py, ScopeEvent { c })?.into_any() } else { Py::new(py, MarkEvent { c })?.into_any() })
+    Ok(if ev.scope.is_some() {
+        Py::new(py, ScopeEvent { c })?.into_any()
+    } else {
+        Py::new(py, MarkEvent { c })?.into_any()
+    })
 }

@@ -74,7 +74,9 @@ impl ScopeHandle {
         self.node.is_ended()
     }
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<ScopeHandle>().is_ok_and(|o| Arc::ptr_eq(&o.get().node, &self.node))
+        other
+            .cast::<ScopeHandle>()
+            .is_ok_and(|o| Arc::ptr_eq(&o.get().node, &self.node))
     }
     fn __hash__(&self) -> u64 {
         self.node.info.uuid.as_u64_pair().1
@@ -105,10 +107,18 @@ impl ScopeStack {
     /// Return the scope that is current in this stack.
     #[getter]
     fn top(&self, py: Python<'_>) -> PyResult<Py<ScopeHandle>> {
-        Py::new(py, ScopeHandle { node: Arc::clone(&self.node) })
+        Py::new(
+            py,
+            ScopeHandle {
+                node: Arc::clone(&self.node),
+            },
+        )
     }
     fn __repr__(&self) -> String {
-        format!("<ScopeStack root={} top={:?}>", self.node.info.root_uuid, &*self.node.info.name)
+        format!(
+            "<ScopeStack root={} top={:?}>",
+            self.node.info.root_uuid, &*self.node.info.name
+        )
     }
 }
 
@@ -158,14 +168,29 @@ macro_rules! call_handle {
                 self.inner.span.is_ended()
             }
             fn __repr__(&self) -> String {
-                format!("{}(name={:?}, uuid='{}')", $pyname, &*self.inner.span.info.name, self.inner.span.info.uuid)
+                format!(
+                    "{}(name={:?}, uuid='{}')",
+                    $pyname, &*self.inner.span.info.name, self.inner.span.info.uuid
+                )
             }
         }
     };
 }
 
-call_handle!(ToolHandle, "ToolHandle", CoreToolHandle, ToolAttributes, "An active tool call.");
-call_handle!(LLMHandle, "LLMHandle", CoreLlmHandle, LLMAttributes, "An active LLM call.");
+call_handle!(
+    ToolHandle,
+    "ToolHandle",
+    CoreToolHandle,
+    ToolAttributes,
+    "An active tool call."
+);
+call_handle!(
+    LLMHandle,
+    "LLMHandle",
+    CoreLlmHandle,
+    LLMAttributes,
+    "An active LLM call."
+);
 
 #[pymethods]
 impl ToolHandle {

@@ -38,10 +38,14 @@ impl Walker {
     fn enter(&mut self, obj: &Bound<'_, PyAny>) -> Result<(), Problem> {
         let id = obj.as_ptr() as usize;
         if self.on_path.contains(&id) {
-            return Err(Problem::Value("contains a reference cycle; JSON cannot represent it".into()));
+            return Err(Problem::Value(
+                "contains a reference cycle; JSON cannot represent it".into(),
+            ));
         }
         if self.on_path.len() >= MAX_DEPTH {
-            return Err(Problem::Value(format!("is nested more than {MAX_DEPTH} levels deep")));
+            return Err(Problem::Value(format!(
+                "is nested more than {MAX_DEPTH} levels deep"
+            )));
         }
         self.on_path.push(id);
         Ok(())
@@ -55,7 +59,10 @@ impl Walker {
             if !self.build {
                 return Ok(Value::Null);
             }
-            return s.to_str().map(|s| Value::String(s.to_owned())).map_err(|e| Problem::Value(e.to_string()));
+            return s
+                .to_str()
+                .map(|s| Value::String(s.to_owned()))
+                .map_err(|e| Problem::Value(e.to_string()));
         }
         if let Ok(b) = obj.cast::<PyBool>() {
             return Ok(Value::Bool(b.is_true()));
@@ -71,9 +78,11 @@ impl Walker {
         }
         if let Ok(f) = obj.cast::<PyFloat>() {
             let v = f.value();
-            return Number::from_f64(v)
-                .map(Value::Number)
-                .ok_or_else(|| Problem::Value(format!("{v} is not a finite number; JSON has no NaN or infinity")));
+            return Number::from_f64(v).map(Value::Number).ok_or_else(|| {
+                Problem::Value(format!(
+                    "{v} is not a finite number; JSON has no NaN or infinity"
+                ))
+            });
         }
         if let Ok(d) = obj.cast::<PyDict>() {
             self.enter(obj)?;
@@ -87,7 +96,9 @@ impl Walker {
                     )));
                 };
                 let key = key.to_str().map_err(|e| Problem::Value(e.to_string()))?;
-                let val = self.convert(&v).map_err(|p| Problem::At(format!("[{key:?}]"), Box::new(p)))?;
+                let val = self
+                    .convert(&v)
+                    .map_err(|p| Problem::At(format!("[{key:?}]"), Box::new(p)))?;
                 if self.build {
                     m.insert(key.to_owned(), val);
                 }
@@ -106,7 +117,9 @@ impl Walker {
             self.enter(obj)?;
             let mut out = Vec::with_capacity(items.len());
             for (i, v) in items.iter().enumerate() {
-                let val = self.convert(v).map_err(|p| Problem::At(format!("[{i}]"), Box::new(p)))?;
+                let val = self
+                    .convert(v)
+                    .map_err(|p| Problem::At(format!("[{i}]"), Box::new(p)))?;
                 if self.build {
                     out.push(val);
                 }
@@ -122,18 +135,27 @@ impl Walker {
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Converts `obj` to JSON; `arg` names it in the error.
 pub fn to_json(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Value> {
-    let mut w = Walker { on_path: Vec::new(), build: true };
+    let mut w = Walker {
+        on_path: Vec::new(),
+        build: true,
+    };
     w.convert(obj).map_err(|p| Walker::fail(arg, p))
 }
 
 /// Checks that `obj` is JSON without building the value (for payloads nothing reads).
 pub fn validate_json(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<()> {
-    let mut w = Walker { on_path: Vec::new(), build: false };
+    let mut w = Walker {
+        on_path: Vec::new(),
+        build: false,
+    };
     w.convert(obj).map(|_| ()).map_err(|p| Walker::fail(arg, p))
 }
 
@@ -162,7 +184,10 @@ pub fn to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
         }
         Value::String(s) => s.into_py_any(py)?,
         Value::Array(a) => {
-            let items = a.iter().map(|x| to_py(py, x)).collect::<PyResult<Vec<_>>>()?;
+            let items = a
+                .iter()
+                .map(|x| to_py(py, x))
+                .collect::<PyResult<Vec<_>>>()?;
             PyList::new(py, items)?.into_any().unbind()
         }
         Value::Object(m) => {

@@ -23,13 +23,19 @@ fn install_error_reporter() {
     dispatch::set_error_reporter(Some(Arc::new(|what, err| {
         Python::attach(|py| {
             let log = || -> PyResult<()> {
-                let logger = py.import("logging")?.call_method1("getLogger", ("nemo_flow",))?;
+                let logger = py
+                    .import("logging")?
+                    .call_method1("getLogger", ("nemo_flow",))?;
                 let exc = errors::original(py, err).map(|e| e.into_value(py).into_any());
                 let kwargs = pyo3::types::PyDict::new(py);
                 if let Some(e) = exc {
                     kwargs.set_item("exc_info", e)?;
                 }
-                logger.call_method("error", ("%s failed: %s", what, err.to_string()), Some(&kwargs))?;
+                logger.call_method(
+                    "error",
+                    ("%s failed: %s", what, err.to_string()),
+                    Some(&kwargs),
+                )?;
                 Ok(())
             };
             if let Err(e) = log() {
@@ -48,10 +54,26 @@ fn subscriber_error_count() -> u64 {
 /// Drains every exporter's buffer; returns whether all finished within `timeout` seconds.
 #[pyfunction]
 #[pyo3(signature = (timeout=None))]
-fn flush(py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+fn flush(py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    let timeout = match timeout.filter(|t| !t.is_none()) {
+        None => None,
+        Some(t) if t.is_instance_of::<pyo3::types::PyBool>() => {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "timeout: expected a number of seconds or None, got bool",
+            ));
+        }
+        Some(t) => Some(t.extract::<f64>().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "timeout: expected a number of seconds or None, got {}",
+                registration::type_name(t)
+            ))
+        })?),
+    };
     let t = match timeout {
         Some(s) if !(s.is_finite() && s >= 0.0) => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!("timeout: expected a non-negative number of seconds, got {s}")));
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "timeout: expected a non-negative number of seconds, got {s}"
+            )));
         }
         Some(s) => Some(std::time::Duration::from_secs_f64(s)),
         None => None,

@@ -28,7 +28,10 @@ fn as_dict<'py>(obj: &Bound<'py, PyAny>, arg: &str, copy: bool) -> PyResult<Boun
     }
     Err(PyTypeError::new_err(format!(
         "{arg}: expected a dict, got {}",
-        obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        obj.get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
     )))
 }
 
@@ -36,7 +39,10 @@ fn as_dict<'py>(obj: &Bound<'py, PyAny>, arg: &str, copy: bool) -> PyResult<Boun
 impl PyLlmRequest {
     #[new]
     fn new(headers: &Bound<'_, PyAny>, content: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(Self { headers: as_dict(headers, "headers", true)?.unbind(), content: as_dict(content, "content", false)?.unbind() })
+        Ok(Self {
+            headers: as_dict(headers, "headers", true)?.unbind(),
+            content: as_dict(content, "content", false)?.unbind(),
+        })
     }
     /// Return the request headers (a mutable dict).
     #[getter]
@@ -63,12 +69,19 @@ impl PyLlmRequest {
         to_py(py, &self.to_core(py, "request")?.to_json())
     }
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let Ok(o) = other.cast::<PyLlmRequest>() else { return Ok(false) };
+        let Ok(o) = other.cast::<PyLlmRequest>() else {
+            return Ok(false);
+        };
         let o = o.borrow();
-        Ok(self.headers.bind(py).eq(o.headers.bind(py))? && self.content.bind(py).eq(o.content.bind(py))?)
+        Ok(self.headers.bind(py).eq(o.headers.bind(py))?
+            && self.content.bind(py).eq(o.content.bind(py))?)
     }
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("LLMRequest(headers={}, content={})", self.headers.bind(py).repr()?, self.content.bind(py).repr()?))
+        Ok(format!(
+            "LLMRequest(headers={}, content={})",
+            self.headers.bind(py).repr()?,
+            self.content.bind(py).repr()?
+        ))
     }
 }
 
@@ -95,7 +108,11 @@ impl PyLlmRequest {
 
     /// A new request object holding fresh dicts.
     pub fn from_core(py: Python<'_>, r: &LlmRequest) -> PyResult<Py<PyLlmRequest>> {
-        let headers = to_py(py, &Value::Object(r.headers.clone()))?.bind(py).cast::<PyDict>()?.clone().unbind();
+        let headers = to_py(py, &Value::Object(r.headers.clone()))?
+            .bind(py)
+            .cast::<PyDict>()?
+            .clone()
+            .unbind();
         let content = match to_py(py, &r.content)?.bind(py).cast::<PyDict>() {
             Ok(d) => d.clone().unbind(),
             Err(_) => PyDict::new(py).unbind(),
@@ -109,16 +126,24 @@ pub fn request_arg<'py>(obj: &Bound<'py, PyAny>, arg: &str) -> PyResult<Bound<'p
     obj.cast::<PyLlmRequest>().cloned().map_err(|_| {
         PyTypeError::new_err(format!(
             "{arg}: expected an LLMRequest, got {}",
-            obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))
     })
 }
 
-fn opt_json<T: serde::de::DeserializeOwned>(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> PyResult<Option<T>> {
+fn opt_json<T: serde::de::DeserializeOwned>(
+    obj: Option<&Bound<'_, PyAny>>,
+    arg: &str,
+) -> PyResult<Option<T>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
-        Some(o) => serde_json::from_value(to_json(o, arg)?).map(Some).map_err(|e| PyValueError::new_err(format!("{arg}: {e}"))),
+        Some(o) => serde_json::from_value(to_json(o, arg)?)
+            .map(Some)
+            .map_err(|e| PyValueError::new_err(format!("{arg}: {e}"))),
     }
 }
 
@@ -240,7 +265,9 @@ impl AnnotatedLLMRequest {
         to_py(py, &self.inner.to_json())
     }
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<AnnotatedLLMRequest>().is_ok_and(|o| o.borrow().inner == self.inner)
+        other
+            .cast::<AnnotatedLLMRequest>()
+            .is_ok_and(|o| o.borrow().inner == self.inner)
     }
     fn __repr__(&self) -> String {
         format!("AnnotatedLLMRequest({})", self.inner.to_json())
@@ -342,7 +369,9 @@ impl AnnotatedLLMResponse {
         to_py(py, &self.inner.to_json())
     }
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<AnnotatedLLMResponse>().is_ok_and(|o| o.get().inner == self.inner)
+        other
+            .cast::<AnnotatedLLMResponse>()
+            .is_ok_and(|o| o.get().inner == self.inner)
     }
     fn __repr__(&self) -> String {
         format!("AnnotatedLLMResponse({})", self.inner.to_json())
@@ -354,7 +383,11 @@ pub fn annotated_request_arg(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Anno
     if let Ok(a) = obj.cast::<AnnotatedLLMRequest>() {
         return Ok(a.borrow().inner.clone());
     }
-    opt_json(Some(obj), arg)?.ok_or_else(|| PyTypeError::new_err(format!("{arg}: expected an AnnotatedLLMRequest or a dict, got None")))
+    opt_json(Some(obj), arg)?.ok_or_else(|| {
+        PyTypeError::new_err(format!(
+            "{arg}: expected an AnnotatedLLMRequest or a dict, got None"
+        ))
+    })
 }
 
 /// Reads an annotated response: an `AnnotatedLLMResponse` or a dict.
@@ -362,7 +395,11 @@ pub fn annotated_response_arg(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Ann
     if let Ok(a) = obj.cast::<AnnotatedLLMResponse>() {
         return Ok(a.get().inner.clone());
     }
-    opt_json(Some(obj), arg)?.ok_or_else(|| PyTypeError::new_err(format!("{arg}: expected an AnnotatedLLMResponse or a dict, got None")))
+    opt_json(Some(obj), arg)?.ok_or_else(|| {
+        PyTypeError::new_err(format!(
+            "{arg}: expected an AnnotatedLLMResponse or a dict, got None"
+        ))
+    })
 }
 
 /// Unpacks an `(LLMRequest, annotated)` pair returned by a request intercept. A bare
@@ -376,13 +413,23 @@ pub fn intercept_result(
         return Ok((r.borrow().to_core(py, "returned request")?, annotated));
     }
     let t = out.cast::<PyTuple>().map_err(|_| {
-        PyTypeError::new_err("an LLM request intercept must return (LLMRequest, AnnotatedLLMRequest | None)")
+        PyTypeError::new_err(
+            "an LLM request intercept must return (LLMRequest, AnnotatedLLMRequest | None)",
+        )
     })?;
     if t.len() != 2 {
-        return Err(PyTypeError::new_err("an LLM request intercept must return a 2-tuple (LLMRequest, AnnotatedLLMRequest | None)"));
+        return Err(PyTypeError::new_err(
+            "an LLM request intercept must return a 2-tuple (LLMRequest, AnnotatedLLMRequest | None)",
+        ));
     }
-    let req = request_arg(&t.get_item(0)?, "returned request")?.borrow().to_core(py, "returned request")?;
+    let req = request_arg(&t.get_item(0)?, "returned request")?
+        .borrow()
+        .to_core(py, "returned request")?;
     let ann = t.get_item(1)?;
-    let ann = if ann.is_none() { None } else { Some(annotated_request_arg(&ann, "returned annotation")?) };
+    let ann = if ann.is_none() {
+        None
+    } else {
+        Some(annotated_request_arg(&ann, "returned annotation")?)
+    };
     Ok((req, ann))
 }

@@ -25,7 +25,10 @@ const FAMILIES: [&str; 12] = [
 ];
 
 fn unknown(family: &str) -> PyErr {
-    PyValueError::new_err(format!("unknown middleware family {family:?}; expected one of {}", FAMILIES.join(", ")))
+    PyValueError::new_err(format!(
+        "unknown middleware family {family:?}; expected one of {}",
+        FAMILIES.join(", ")
+    ))
 }
 
 fn target(py: Python<'_>, scope: Option<&Bound<'_, ScopeHandle>>) -> PyResult<Target> {
@@ -61,20 +64,29 @@ pub fn register(
     break_chain: &Bound<'_, PyAny>,
     callback: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    let name: String = name
-        .extract()
-        .map_err(|_| PyTypeError::new_err(format!("name: expected a str, got {}", type_name(name))))?;
+    let name: String = name.extract().map_err(|_| {
+        PyTypeError::new_err(format!("name: expected a str, got {}", type_name(name)))
+    })?;
     if priority.is_instance_of::<pyo3::types::PyBool>() {
         return Err(PyTypeError::new_err("priority: expected an int, got bool"));
     }
-    let priority: i32 = priority
-        .extract()
-        .map_err(|_| PyTypeError::new_err(format!("priority: expected an int in the 32-bit range, got {}", type_name(priority))))?;
-    let break_chain: bool = break_chain
-        .extract()
-        .map_err(|_| PyTypeError::new_err(format!("break_chain: expected a bool, got {}", type_name(break_chain))))?;
+    let priority: i32 = priority.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "priority: expected an int in the 32-bit range, got {}",
+            type_name(priority)
+        ))
+    })?;
+    let break_chain: bool = break_chain.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "break_chain: expected a bool, got {}",
+            type_name(break_chain)
+        ))
+    })?;
     if !callback.is_callable() {
-        return Err(PyTypeError::new_err(format!("callback: expected a callable, got {}", type_name(callback))));
+        return Err(PyTypeError::new_err(format!(
+            "callback: expected a callable, got {}",
+            type_name(callback)
+        )));
     }
     if !FAMILIES.contains(&family) {
         return Err(unknown(family));
@@ -84,17 +96,48 @@ pub fn register(
     let f = callback.clone().unbind();
     let n = name.as_str();
     match family {
-        "tool_sanitize_request" => m.tool_sanitize_request.register(n, priority, false, cb::tool_transform(f, "value returned by the tool sanitize-request guardrail")),
-        "tool_sanitize_response" => m.tool_sanitize_response.register(n, priority, false, cb::tool_transform(f, "value returned by the tool sanitize-response guardrail")),
-        "tool_conditional_execution" => m.tool_conditional.register(n, priority, false, cb::tool_conditional(f)),
-        "tool_request" => m.tool_request.register(n, priority, break_chain, cb::tool_request(f)),
-        "tool_execution" => m.tool_execution.register(n, priority, false, cb::foreign(f)),
-        "llm_sanitize_request" => m.llm_sanitize_request.register(n, priority, false, cb::llm_sanitize_request(f)),
-        "llm_sanitize_response" => m.llm_sanitize_response.register(n, priority, false, cb::llm_sanitize_response(f)),
-        "llm_conditional_execution" => m.llm_conditional.register(n, priority, false, cb::llm_conditional(f)),
-        "llm_request" => m.llm_request.register(n, priority, break_chain, cb::llm_request(f)),
+        "tool_sanitize_request" => m.tool_sanitize_request.register(
+            n,
+            priority,
+            false,
+            cb::tool_transform(f, "value returned by the tool sanitize-request guardrail"),
+        ),
+        "tool_sanitize_response" => m.tool_sanitize_response.register(
+            n,
+            priority,
+            false,
+            cb::tool_transform(f, "value returned by the tool sanitize-response guardrail"),
+        ),
+        "tool_conditional_execution" => {
+            m.tool_conditional
+                .register(n, priority, false, cb::tool_conditional(f))
+        }
+        "tool_request" => m
+            .tool_request
+            .register(n, priority, break_chain, cb::tool_request(f)),
+        "tool_execution" => m
+            .tool_execution
+            .register(n, priority, false, cb::foreign(f)),
+        "llm_sanitize_request" => {
+            m.llm_sanitize_request
+                .register(n, priority, false, cb::llm_sanitize_request(f))
+        }
+        "llm_sanitize_response" => {
+            m.llm_sanitize_response
+                .register(n, priority, false, cb::llm_sanitize_response(f))
+        }
+        "llm_conditional_execution" => {
+            m.llm_conditional
+                .register(n, priority, false, cb::llm_conditional(f))
+        }
+        "llm_request" => m
+            .llm_request
+            .register(n, priority, break_chain, cb::llm_request(f)),
         "llm_execution" => m.llm_execution.register(n, priority, false, cb::foreign(f)),
-        "llm_stream_execution" => m.llm_stream_execution.register(n, priority, false, cb::foreign(f)),
+        "llm_stream_execution" => {
+            m.llm_stream_execution
+                .register(n, priority, false, cb::foreign(f))
+        }
         _ => m.subscribers.register(n, 0, false, cb::subscriber(f)),
     }
     .py(py)
@@ -103,10 +146,14 @@ pub fn register(
 /// Removes `name` from `family`; returns whether it was registered.
 #[pyfunction]
 #[pyo3(signature = (family, scope, name))]
-pub fn deregister(family: &str, scope: Option<&Bound<'_, ScopeHandle>>, name: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let name: String = name
-        .extract()
-        .map_err(|_| PyTypeError::new_err(format!("name: expected a str, got {}", type_name(name))))?;
+pub fn deregister(
+    family: &str,
+    scope: Option<&Bound<'_, ScopeHandle>>,
+    name: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    let name: String = name.extract().map_err(|_| {
+        PyTypeError::new_err(format!("name: expected a str, got {}", type_name(name)))
+    })?;
     let local;
     let m: &Middleware = match scope {
         None => global(),
@@ -148,5 +195,8 @@ pub fn clear_global() -> usize {
 }
 
 pub fn type_name(o: &Bound<'_, PyAny>) -> String {
-    o.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+    o.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
 }

@@ -11,21 +11,32 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::errors::{IntoPyResult, ScopeError};
-use crate::handles::{ScopeHandle, ScopeStack, current_handle, current_node, set_current, set_current_handle};
+use crate::handles::{
+    ScopeHandle, ScopeStack, current_handle, current_node, set_current, set_current_handle,
+};
 use crate::json::{opt_to_json, validate_json};
 use crate::registration::type_name;
 use crate::types::{ScopeAttributes, scope_type_arg};
 
 /// Reads an optional timezone-aware `datetime` argument.
 pub fn timestamp_arg(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> PyResult<Option<Timestamp>> {
-    let Some(o) = obj.filter(|o| !o.is_none()) else { return Ok(None) };
+    let Some(o) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
     let py = o.py();
-    let dt = py.import(pyo3::intern!(py, "datetime"))?.getattr(pyo3::intern!(py, "datetime"))?;
+    let dt = py
+        .import(pyo3::intern!(py, "datetime"))?
+        .getattr(pyo3::intern!(py, "datetime"))?;
     if !o.is_instance(&dt)? {
-        return Err(PyTypeError::new_err(format!("{arg}: expected a timezone-aware datetime, got {}", type_name(o))));
+        return Err(PyTypeError::new_err(format!(
+            "{arg}: expected a timezone-aware datetime, got {}",
+            type_name(o)
+        )));
     }
     if o.call_method0("utcoffset")?.is_none() {
-        return Err(PyValueError::new_err(format!("{arg}: datetime must be timezone-aware")));
+        return Err(PyValueError::new_err(format!(
+            "{arg}: datetime must be timezone-aware"
+        )));
     }
     let iso: String = o.call_method0("isoformat")?.extract()?;
     Timestamp::parse_rfc3339(&iso)
@@ -37,25 +48,46 @@ pub fn timestamp_arg(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> PyResult<Opti
 pub fn str_arg(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<String> {
     let s = obj
         .cast::<PyString>()
-        .map_err(|_| PyTypeError::new_err(format!("{arg}: expected a str, got {}", type_name(obj))))?
+        .map_err(|_| {
+            PyTypeError::new_err(format!("{arg}: expected a str, got {}", type_name(obj)))
+        })?
         .to_str()?;
     if s.is_empty() {
-        return Err(PyValueError::new_err(format!("{arg}: must be a non-empty string")));
+        return Err(PyValueError::new_err(format!(
+            "{arg}: must be a non-empty string"
+        )));
     }
     Ok(s.to_owned())
 }
 
 /// Reads an optional `ScopeHandle` argument.
-pub fn handle_arg<'py>(obj: Option<&Bound<'py, PyAny>>, arg: &str) -> PyResult<Option<Bound<'py, ScopeHandle>>> {
+pub fn handle_arg<'py>(
+    obj: Option<&Bound<'py, PyAny>>,
+    arg: &str,
+) -> PyResult<Option<Bound<'py, ScopeHandle>>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
-        Some(o) => o
-            .cast::<ScopeHandle>()
-            .cloned()
-            .map(Some)
-            .map_err(|_| PyTypeError::new_err(format!("{arg}: expected a ScopeHandle, got {}", type_name(o)))),
+        Some(o) => o.cast::<ScopeHandle>().cloned().map(Some).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{arg}: expected a ScopeHandle, got {}",
+                type_name(o)
+            ))
+        }),
     }
+}
+
+/// Reads a required `ScopeHandle` argument (`None` is refused, not treated as absent).
+pub fn required_handle_arg<'py>(
+    obj: &Bound<'py, PyAny>,
+    arg: &str,
+) -> PyResult<Bound<'py, ScopeHandle>> {
+    obj.cast::<ScopeHandle>().cloned().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{arg}: expected a ScopeHandle, got {}",
+            type_name(obj)
+        ))
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -79,7 +111,11 @@ fn spec(
     })
 }
 
-fn push_node(py: Python<'_>, handle: Option<&Bound<'_, PyAny>>, spec: ScopeSpec) -> PyResult<Arc<ScopeNode>> {
+fn push_node(
+    py: Python<'_>,
+    handle: Option<&Bound<'_, PyAny>>,
+    spec: ScopeSpec,
+) -> PyResult<Arc<ScopeNode>> {
     let parent = handle_arg(handle, "handle")?;
     let cur = current_node(py)?;
     let node = scope::push(&cur, parent.as_ref().map(|h| &h.get().node), spec).py(py)?;
@@ -87,7 +123,13 @@ fn push_node(py: Python<'_>, handle: Option<&Bound<'_, PyAny>>, spec: ScopeSpec)
     Ok(node)
 }
 
-fn pop_node(py: Python<'_>, handle: &Arc<ScopeNode>, output: Value, error: Option<ErrorInfo>, ts: Option<Timestamp>) -> PyResult<()> {
+fn pop_node(
+    py: Python<'_>,
+    handle: &Arc<ScopeNode>,
+    output: Value,
+    error: Option<ErrorInfo>,
+    ts: Option<Timestamp>,
+) -> PyResult<()> {
     let cur = current_node(py)?;
     let next = scope::pop(&cur, handle, output, error, ts).py(py)?;
     set_current(py, next)
@@ -108,15 +150,24 @@ pub fn push(
     input: Option<&Bound<'_, PyAny>>,
     timestamp: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<ScopeHandle> {
-    let s = spec(name, scope_type, attributes, data, metadata, input, timestamp)?;
-    Ok(ScopeHandle { node: push_node(py, handle, s)? })
+    let s = spec(
+        name, scope_type, attributes, data, metadata, input, timestamp,
+    )?;
+    Ok(ScopeHandle {
+        node: push_node(py, handle, s)?,
+    })
 }
 
 /// Pops `handle`, which must be the current scope, and emits its end event.
 #[pyfunction]
 #[pyo3(signature = (handle, *, output=None, timestamp=None))]
-pub fn pop(py: Python<'_>, handle: &Bound<'_, PyAny>, output: Option<&Bound<'_, PyAny>>, timestamp: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    let h = handle_arg(Some(handle), "handle")?.expect("not None");
+pub fn pop(
+    py: Python<'_>,
+    handle: &Bound<'_, PyAny>,
+    output: Option<&Bound<'_, PyAny>>,
+    timestamp: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let h = required_handle_arg(handle, "handle")?;
     let output = opt_to_json(output, "output")?;
     let ts = timestamp_arg(timestamp, "timestamp")?;
     pop_node(py, &h.get().node, output, None, ts)
@@ -128,7 +179,12 @@ pub fn get_handle(py: Python<'_>) -> PyResult<Py<ScopeHandle>> {
     if let Some(h) = current_handle(py)? {
         return Ok(h.unbind());
     }
-    Py::new(py, ScopeHandle { node: current_node(py)? })
+    Py::new(
+        py,
+        ScopeHandle {
+            node: current_node(py)?,
+        },
+    )
 }
 
 /// Emits a mark under the current scope, or under `handle`.
@@ -159,7 +215,15 @@ pub fn event(
     }
     let data = opt_to_json(data, "data")?;
     let metadata = opt_to_json(metadata, "metadata")?;
-    scope::mark(&node, node.info.uuid, &name, || Ok(data), || Ok(metadata), ts).py(py)
+    scope::mark(
+        &node,
+        node.info.uuid,
+        &name,
+        || Ok(data),
+        || Ok(metadata),
+        ts,
+    )
+    .py(py)
 }
 
 /// Context manager returned by `scope.scope()`: pushes on enter, pops on exit. An exception
@@ -191,7 +255,9 @@ impl ScopeContext {
         end_timestamp: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         Ok(Self {
-            spec: Some(spec(name, scope_type, attributes, data, metadata, input, timestamp)?),
+            spec: Some(spec(
+                name, scope_type, attributes, data, metadata, input, timestamp,
+            )?),
             parent: handle_arg(handle, "handle")?.map(Bound::unbind),
             end_timestamp: timestamp_arg(end_timestamp, "end_timestamp")?,
             node: None,
@@ -200,7 +266,9 @@ impl ScopeContext {
     }
 
     fn __enter__(&mut self, py: Python<'_>) -> PyResult<Py<ScopeHandle>> {
-        let s = self.spec.take().ok_or_else(|| ScopeError::new_err("a scope() context manager can be entered only once"))?;
+        let s = self.spec.take().ok_or_else(|| {
+            ScopeError::new_err("a scope() context manager can be entered only once")
+        })?;
         let previous = match current_handle(py)? {
             Some(h) => h,
             None => {
@@ -220,14 +288,17 @@ impl ScopeContext {
 
     #[pyo3(signature = (*exc))]
     fn __exit__(&mut self, py: Python<'_>, exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
-        let Some(node) = self.node.take() else { return Ok(false) };
+        let Some(node) = self.node.take() else {
+            return Ok(false);
+        };
         let exc_value = exc.get_item(1).ok().filter(|v| !v.is_none());
         let error = exc_value.as_ref().map(|v| ErrorInfo {
             kind: type_name(v),
             message: v.str().map(|s| s.to_string()).unwrap_or_default(),
         });
         let previous = self.previous.take();
-        let popped = current_node(py).and_then(|cur| scope::pop(&cur, &node, Value::Null, error, self.end_timestamp).py(py));
+        let popped = current_node(py)
+            .and_then(|cur| scope::pop(&cur, &node, Value::Null, error, self.end_timestamp).py(py));
         let restored = popped.and_then(|next| match previous {
             Some(p) if Arc::ptr_eq(&p.get().node, &next) => set_current_handle(py, p.bind(py)),
             _ => set_current(py, next),
@@ -259,12 +330,16 @@ pub fn start_detached(
     input: Option<&Bound<'_, PyAny>>,
     timestamp: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<ScopeHandle> {
-    let s = spec(name, scope_type, attributes, data, metadata, input, timestamp)?;
+    let s = spec(
+        name, scope_type, attributes, data, metadata, input, timestamp,
+    )?;
     let parent = match handle_arg(parent, "parent")? {
         Some(h) => Arc::clone(&h.get().node),
         None => current_node(py)?,
     };
-    Ok(ScopeHandle { node: scope::start_detached(&parent, s).py(py)? })
+    Ok(ScopeHandle {
+        node: scope::start_detached(&parent, s).py(py)?,
+    })
 }
 
 /// Ends a scope started with `start_detached`.
@@ -277,14 +352,20 @@ pub fn end_detached(
     error: Option<&Bound<'_, PyAny>>,
     timestamp: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    let h = handle_arg(Some(handle), "handle")?.expect("not None");
+    let h = required_handle_arg(handle, "handle")?;
     let output = opt_to_json(output, "output")?;
     let error = match error.filter(|e| !e.is_none()) {
         None => None,
-        Some(e) if e.is_instance_of::<pyo3::exceptions::PyBaseException>() => {
-            Some(ErrorInfo { kind: type_name(e), message: e.str()?.to_string() })
+        Some(e) if e.is_instance_of::<pyo3::exceptions::PyBaseException>() => Some(ErrorInfo {
+            kind: type_name(e),
+            message: e.str()?.to_string(),
+        }),
+        Some(e) => {
+            return Err(PyTypeError::new_err(format!(
+                "error: expected an exception instance, got {}",
+                type_name(e)
+            )));
         }
-        Some(e) => return Err(PyTypeError::new_err(format!("error: expected an exception instance, got {}", type_name(e)))),
     };
     let ts = timestamp_arg(timestamp, "timestamp")?;
     scope::end_detached(&h.get().node, output, error, ts).py(py)
@@ -293,7 +374,9 @@ pub fn end_detached(
 /// Returns the current context's stack, creating one when there is none.
 #[pyfunction]
 pub fn get_scope_stack(py: Python<'_>) -> PyResult<ScopeStack> {
-    Ok(ScopeStack { node: current_node(py)? })
+    Ok(ScopeStack {
+        node: current_node(py)?,
+    })
 }
 
 /// Whether the current context already has a scope stack.
@@ -306,7 +389,9 @@ pub fn scope_stack_active(py: Python<'_>) -> PyResult<bool> {
 #[pyfunction]
 pub fn propagate_scope_to_thread(py: Python<'_>) -> PyResult<ScopeStack> {
     match current_handle(py)? {
-        Some(h) => Ok(ScopeStack { node: Arc::clone(&h.get().node) }),
+        Some(h) => Ok(ScopeStack {
+            node: Arc::clone(&h.get().node),
+        }),
         None => Err(ScopeError::new_err(
             "no active scope stack to propagate: push a scope or call get_scope_stack() first",
         )),
@@ -316,14 +401,19 @@ pub fn propagate_scope_to_thread(py: Python<'_>) -> PyResult<ScopeStack> {
 /// A new isolated stack with its own root; not installed anywhere.
 #[pyfunction]
 pub fn create_scope_stack() -> ScopeStack {
-    ScopeStack { node: ScopeNode::new_root() }
+    ScopeStack {
+        node: ScopeNode::new_root(),
+    }
 }
 
 /// Installs `stack` as the current stack of this thread's context.
 #[pyfunction]
 pub fn set_thread_scope_stack(py: Python<'_>, stack: &Bound<'_, PyAny>) -> PyResult<()> {
-    let s = stack
-        .cast::<ScopeStack>()
-        .map_err(|_| PyTypeError::new_err(format!("stack: expected a ScopeStack, got {}", type_name(stack))))?;
+    let s = stack.cast::<ScopeStack>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "stack: expected a ScopeStack, got {}",
+            type_name(stack)
+        ))
+    })?;
     set_current(py, Arc::clone(&s.get().node))
 }

@@ -54,7 +54,10 @@ impl ScopeType {
             ScopeType::Custom,
             ScopeType::Unknown,
         ];
-        ALL[core::ScopeType::ALL.iter().position(|x| *x == t).unwrap_or(10)]
+        ALL[core::ScopeType::ALL
+            .iter()
+            .position(|x| *x == t)
+            .unwrap_or(10)]
     }
 }
 
@@ -64,11 +67,15 @@ pub fn scope_type_arg(obj: &Bound<'_, PyAny>) -> PyResult<core::ScopeType> {
         return Ok(t.get().to_core());
     }
     if let Ok(s) = obj.extract::<&str>() {
-        return core::ScopeType::parse(s).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()));
+        return core::ScopeType::parse(s)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()));
     }
     Err(PyTypeError::new_err(format!(
         "scope_type: expected a ScopeType (e.g. ScopeType.Agent), got {}",
-        obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        obj.get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
     )))
 }
 
@@ -143,13 +150,21 @@ macro_rules! py_flags {
 }
 
 fn flag_bits(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
-    if let Ok(a) = obj.cast::<ScopeAttributes>() {
+    // Only the same flag class (or a plain int): a ToolAttributes where ScopeAttributes is
+    // expected is a wrong type, not bits to reinterpret.
+    if let Ok(a) = obj.cast::<ScopeAttributes>()
+        && what == "ScopeAttributes"
+    {
         return Ok(a.get().0.0 as i64);
     }
-    if let Ok(a) = obj.cast::<ToolAttributes>() {
+    if let Ok(a) = obj.cast::<ToolAttributes>()
+        && what == "ToolAttributes"
+    {
         return Ok(a.get().0.0 as i64);
     }
-    if let Ok(a) = obj.cast::<LLMAttributes>() {
+    if let Ok(a) = obj.cast::<LLMAttributes>()
+        && what == "LLMAttributes"
+    {
         return Ok(a.get().0.0 as i64);
     }
     if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<pyo3::types::PyBool>() {
@@ -157,7 +172,10 @@ fn flag_bits(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
     }
     Err(PyTypeError::new_err(format!(
         "attributes: expected {what} or an int bitmask, got {}",
-        obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        obj.get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
     )))
 }
 
