@@ -304,7 +304,7 @@ WRONG_TYPES: list[tuple[str, Callable[[ScopeHandle], Any], type[Exception], str]
         "guardrail not callable",
         lambda o: guardrails.register_llm_sanitize_response("g", 0, "fn"),
         TypeError,
-        "callable",
+        "guardrail: expected a callable",
     ),
     (
         "intercept break_chain str",
@@ -312,7 +312,12 @@ WRONG_TYPES: list[tuple[str, Callable[[ScopeHandle], Any], type[Exception], str]
         TypeError,
         "break_chain",
     ),
-    ("intercept not callable", lambda o: intercepts.register_tool_execution("i", 0, None), TypeError, "callable"),
+    (
+        "intercept not callable",
+        lambda o: intercepts.register_tool_execution("i", 0, None),
+        TypeError,
+        "fn: expected a callable",
+    ),
     (
         "intercept priority bool",
         lambda o: intercepts.register_llm_request("i", False, False, _cb),

@@ -14,6 +14,7 @@ use crate::pipeline::llm::{self, LlmOptions, ResponseAnnotation};
 use crate::pipeline::tool::{self, ToolOptions};
 use crate::pipeline::{Lazy, LazyOf, Outcome};
 use crate::registry::Entry;
+use crate::scope::ScopeNode;
 
 type Res<T> = Result<T, CallbackError>;
 
@@ -21,6 +22,23 @@ fn error_info(e: &CallbackError) -> ErrorInfo {
     ErrorInfo {
         kind: e.kind.clone(),
         message: e.message.clone(),
+    }
+}
+
+/// Runs its closure when dropped.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+/// The error recorded when a call's future is dropped before the call finished.
+fn cancelled() -> ErrorInfo {
+    ErrorInfo {
+        kind: "Cancelled".into(),
+        message: "the call's future was dropped before the call finished".into(),
     }
 }
 
@@ -89,7 +107,26 @@ fn tool_chain<T: Clone + Send + Sync + 'static>(
 /// Runs `func(args)` as a managed tool call under the current scope: guardrails, request
 /// intercepts, start event, execution intercepts, end event. The callable's own error comes
 /// back as [`FlowError::Callable`].
-pub async fn tool_call_execute<F, Fut>(
+///
+/// The current scope is read when this function is called, not when the future is first
+/// polled, so a future spawned onto another task still runs under the caller's scope. If the
+/// future is dropped after the start event (a timeout, a `select!`), the end event is still
+/// emitted, with a `Cancelled` error.
+pub fn tool_call_execute<'a, F, Fut>(
+    name: &'a str,
+    args: Value,
+    opts: ToolOptions,
+    func: F,
+) -> impl Future<Output = FlowResult<Value>> + Send + 'a
+where
+    F: Fn(Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Res<Value>> + Send + 'static,
+{
+    tool_call_in(context::current(), name, args, opts, func)
+}
+
+async fn tool_call_in<F, Fut>(
+    ctx: Arc<ScopeNode>,
     name: &str,
     args: Value,
     opts: ToolOptions,
@@ -99,12 +136,23 @@ where
     F: Fn(Value) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Res<Value>> + Send + 'static,
 {
-    let ctx = context::current();
-    let mut lazy = Lazy::Ready(args);
-    let begun = tool::begin(&ctx, ctx.info.uuid, name, &mut lazy, opts)?;
-    let args = match lazy {
-        LazyOf::Ready(v) => v,
-        LazyOf::Pending(_) => unreachable!("Ready stays Ready"),
+    // The lazy value is not `Send`; keep it out of the future's state across the await so
+    // the returned future can be spawned on a multi-threaded runtime.
+    let (begun, args) = {
+        let mut lazy = Lazy::Ready(args);
+        let begun = tool::begin(&ctx, ctx.info.uuid, name, &mut lazy, opts)?;
+        match lazy {
+            LazyOf::Ready(v) => (begun, v),
+            LazyOf::Pending(_) => unreachable!("Ready stays Ready"),
+        }
+    };
+    let _end_if_dropped = {
+        let handle = Arc::clone(&begun.handle);
+        OnDrop(move || {
+            if !handle.span.is_ended() {
+                let _ = tool::end(&handle, Outcome::Err(cancelled()), Value::Null, None);
+            }
+        })
     };
     let func = Arc::new(func);
     let base: ToolNext = Arc::new(move |a| {
@@ -179,8 +227,24 @@ pub struct Codecs<'a> {
     pub response: Option<&'a dyn LlmResponseCodec>,
 }
 
-/// Runs `func(request)` as a managed LLM call under the current scope.
-pub async fn llm_call_execute<F, Fut>(
+/// Runs `func(request)` as a managed LLM call under the current scope (read when this
+/// function is called; see [`tool_call_execute`], including the end event on cancellation).
+pub fn llm_call_execute<'a, F, Fut>(
+    name: &'a str,
+    request: LlmRequest,
+    opts: LlmOptions,
+    codecs: Codecs<'a>,
+    func: F,
+) -> impl Future<Output = FlowResult<Value>> + Send + 'a
+where
+    F: Fn(LlmRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Res<Value>> + Send + 'static,
+{
+    llm_call_in(context::current(), name, request, opts, codecs, func)
+}
+
+async fn llm_call_in<F, Fut>(
+    ctx: Arc<ScopeNode>,
     name: &str,
     request: LlmRequest,
     opts: LlmOptions,
@@ -191,19 +255,36 @@ where
     F: Fn(LlmRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Res<Value>> + Send + 'static,
 {
-    let ctx = context::current();
-    let mut lazy = LazyOf::Ready(request);
-    let begun = llm::begin(
-        &ctx,
-        ctx.info.uuid,
-        name,
-        &mut lazy,
-        codecs.request,
-        opts,
-        false,
-    )?;
-    let LazyOf::Ready(request) = lazy else {
-        unreachable!("Ready stays Ready")
+    // See `tool_call_in`: the lazy value must not live across the await.
+    let (begun, request) = {
+        let mut lazy = LazyOf::Ready(request);
+        let begun = llm::begin(
+            &ctx,
+            ctx.info.uuid,
+            name,
+            &mut lazy,
+            codecs.request,
+            opts,
+            false,
+        )?;
+        let LazyOf::Ready(request) = lazy else {
+            unreachable!("Ready stays Ready")
+        };
+        (begun, request)
+    };
+    let _end_if_dropped = {
+        let handle = Arc::clone(&begun.handle);
+        OnDrop(move || {
+            if !handle.span.is_ended() {
+                let _ = llm::end(
+                    &handle,
+                    Outcome::Err(cancelled()),
+                    ResponseAnnotation::None,
+                    Value::Null,
+                    None,
+                );
+            }
+        })
     };
     let func = Arc::new(func);
     let base: LlmNext = Arc::new(move |r| {

@@ -43,14 +43,30 @@ pub fn has_subscribers(node: &Arc<ScopeNode>) -> bool {
     !subscribers_for(node).is_empty()
 }
 
-/// Delivers one event to `subs`, in order.
+/// Delivers one event to `subs`, in order. A subscriber that returns an error or panics is
+/// counted and reported; the call and the other subscribers go on.
 pub fn emit(subs: &[Entry<Subscriber>], event: Event) {
     let event = Arc::new(event);
     for s in subs {
-        if let Err(e) = (s.callback)(&event) {
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (s.callback)(&event)))
+                .unwrap_or_else(|payload| {
+                    Err(CallbackError::new("panic", panic_message(&*payload)))
+                });
+        if let Err(e) = result {
             SUBSCRIBER_ERRORS.fetch_add(1, Ordering::Relaxed);
             report(&format!("subscriber '{}'", s.name), &e);
         }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a subscriber panicked".to_string()
     }
 }
 

@@ -161,7 +161,11 @@ impl AnnotatedLlmRequest {
 
     /// Text of the last user message.
     pub fn last_user_message(&self) -> Option<String> {
-        self.messages.iter().rev().find(|m| role_is(m, "user")).and_then(|m| content_text(m.get("content")?))
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| role_is(m, "user"))
+            .and_then(|m| content_text(m.get("content")?))
     }
 
     /// Whether the request declares tools.

@@ -244,6 +244,20 @@ impl Drop for ScopeNode {
             m.clear();
             SCOPES_WITH_LOCALS.fetch_sub(1, Ordering::AcqRel);
         }
+        // Release the ancestors iteratively: a long chain of never-popped scopes would
+        // otherwise drop recursively, one stack frame per scope, and overflow the stack.
+        let mut pending: Vec<Arc<ScopeNode>> = self
+            .parent
+            .take()
+            .into_iter()
+            .chain(self.restore.take())
+            .collect();
+        while let Some(node) = pending.pop() {
+            if let Some(mut n) = Arc::into_inner(node) {
+                pending.extend(n.parent.take());
+                pending.extend(n.restore.take());
+            }
+        }
     }
 }
 

@@ -82,14 +82,20 @@ pub fn register(
             type_name(break_chain)
         ))
     })?;
-    if !callback.is_callable() {
-        return Err(PyTypeError::new_err(format!(
-            "callback: expected a callable, got {}",
-            type_name(callback)
-        )));
-    }
     if !FAMILIES.contains(&family) {
         return Err(unknown(family));
+    }
+    if !callback.is_callable() {
+        // Named as the public wrappers name it: guardrail=…, fn=…, callback=….
+        let param = match family {
+            "subscriber" => "callback",
+            f if f.contains("sanitize") || f.contains("conditional") => "guardrail",
+            _ => "fn",
+        };
+        return Err(PyTypeError::new_err(format!(
+            "{param}: expected a callable, got {}",
+            type_name(callback)
+        )));
     }
     let t = target(py, scope)?;
     let m = t.get();

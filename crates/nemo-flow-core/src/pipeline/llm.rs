@@ -5,8 +5,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{
-    CallSpan, Lazy, LazyOf, Outcome, merge_metadata, redaction_marker, report_sanitizer_failure,
-    run_conditional,
+    CallSpan, Lazy, LazyOf, Outcome, close_span, merge_metadata, redaction_marker,
+    report_sanitizer_failure, run_conditional,
 };
 use crate::clock::{Timestamp, new_uuid};
 use crate::dispatch::{emit, report, subscribers_for};
@@ -254,21 +254,18 @@ pub fn end(
     metadata: Value,
     timestamp: Option<Timestamp>,
 ) -> FlowResult<()> {
-    handle.span.mark_ended("LLM call")?;
     let span = &handle.span;
-    let subs = subscribers_for(&span.context);
-    if subs.is_empty() {
+    let Some((subs, recorded)) = close_span(span, "LLM call", outcome)? else {
         return Ok(());
-    }
+    };
     let ts = timestamp
         .unwrap_or_else(Timestamp::now)
         .after(span.info.start);
     let mut ev = span.event(ScopeCategory::End, ts, handle.attributes.labels(), "llm");
     let mut profile = handle.profile();
     ev.metadata = merge_metadata(&span.info.metadata, metadata);
-    match outcome {
-        Outcome::Ok(response) => {
-            let response = response.get()?.clone();
+    match recorded {
+        Ok(response) => {
             let data = match sanitize_response(&span.context, response) {
                 Ok(sanitized) => {
                     let annotated = match annotation {
@@ -298,7 +295,7 @@ pub fn end(
                 data
             };
         }
-        Outcome::Err(error) => {
+        Err(error) => {
             ev.data = span.info.data.clone();
             ev.scope.as_mut().expect("scope event").error = Some(error);
         }

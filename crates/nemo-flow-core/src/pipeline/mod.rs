@@ -42,7 +42,15 @@ impl<'a, T> LazyOf<'a, T> {
             let Self::Pending(f) = std::mem::replace(self, placeholder) else {
                 unreachable!()
             };
-            *self = Self::Ready(f()?);
+            match f() {
+                Ok(v) => *self = Self::Ready(v),
+                Err(e) => {
+                    // Asked again, a failed conversion fails the same way (never panics).
+                    let again = e.clone();
+                    *self = Self::Pending(Box::new(move || Err(again)));
+                    return Err(e);
+                }
+            }
         }
         match self {
             Self::Ready(v) => Ok(v),
@@ -138,6 +146,29 @@ impl CallSpan {
             metadata: self.info.metadata.clone(),
         }
     }
+}
+
+/// Closes a call span: converts a success payload (only when a subscriber will read it)
+/// *before* marking the span ended, so a payload that fails to convert leaves the span open
+/// for a corrected end. Returns the subscribers and what to record, or `None` when nothing
+/// is subscribed.
+type Closed = (Arc<[Entry<Subscriber>]>, Result<Value, ErrorInfo>);
+
+fn close_span(span: &CallSpan, what: &str, outcome: Outcome<'_, '_>) -> FlowResult<Option<Closed>> {
+    if span.is_ended() {
+        return span.mark_ended(what).map(|_| None);
+    }
+    let subs = subscribers_for(&span.context);
+    let recorded = if subs.is_empty() {
+        None
+    } else {
+        Some(match outcome {
+            Outcome::Ok(v) => Ok(v.get()?.clone()),
+            Outcome::Err(e) => Err(e),
+        })
+    };
+    span.mark_ended(what)?;
+    Ok(recorded.map(|r| (subs, r)))
 }
 
 /// Shallow-merges end metadata over the handle's.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{
-    CallSpan, Lazy, Outcome, merge_metadata, redaction_marker, report_sanitizer_failure,
-    run_conditional,
+    CallSpan, Lazy, Outcome, close_span, merge_metadata, redaction_marker,
+    report_sanitizer_failure, run_conditional,
 };
 use crate::clock::Timestamp;
 use crate::dispatch::{emit, subscribers_for};
@@ -181,21 +181,18 @@ pub fn end(
     metadata: Value,
     timestamp: Option<Timestamp>,
 ) -> FlowResult<()> {
-    handle.span.mark_ended("tool call")?;
     let span = &handle.span;
-    let subs = subscribers_for(&span.context);
-    if subs.is_empty() {
+    let Some((subs, recorded)) = close_span(span, "tool call", outcome)? else {
         return Ok(());
-    }
+    };
     let ts = timestamp
         .unwrap_or_else(Timestamp::now)
         .after(span.info.start);
     let mut ev = span.event(ScopeCategory::End, ts, handle.attributes.labels(), "tool");
     ev.category_profile = Some(handle.profile());
     ev.metadata = merge_metadata(&span.info.metadata, metadata);
-    match outcome {
-        Outcome::Ok(result) => {
-            let result = result.get()?.clone();
+    match recorded {
+        Ok(result) => {
             let data = sanitize(
                 &span.context,
                 "tool sanitize-response guardrail",
@@ -209,7 +206,7 @@ pub fn end(
                 data
             };
         }
-        Outcome::Err(error) => {
+        Err(error) => {
             ev.data = span.info.data.clone();
             ev.scope.as_mut().expect("scope event").error = Some(error);
         }
