@@ -19,10 +19,12 @@ def check_func(func: Any) -> None:
         raise TypeError(f"func: expected a callable, got {type(func).__name__}")
 
 
-def _wrap_intercept_error(family: str, name: str, exc: Exception) -> MiddlewareError:
-    err = MiddlewareError(f"{family} '{name}' failed: {type(exc).__name__}: {exc}")
-    err.__cause__ = exc
-    return err
+def _wrapped(exc: Exception, passthrough: list[BaseException], family: str, name: str) -> MiddlewareError:
+    """An execution intercept's own exception as a MiddlewareError, recorded so the outer
+    intercepts pass it through unchanged."""
+    wrapped = MiddlewareError(f"{family} '{name}' failed: {type(exc).__name__}: {exc}")
+    passthrough.append(wrapped)
+    return wrapped
 
 
 async def run_async(call: Any, func: Callable[..., Any], family: str, *lead: Any) -> Any:
@@ -78,10 +80,8 @@ async def chain(
                 return r
             except Exception as exc:
                 if any(exc is p for p in passthrough):
-                    raise
-                wrapped = _wrap_intercept_error(family, name, exc)
-                passthrough.append(wrapped)
-                raise wrapped from exc
+                    raise  # the callable's own exception, or one already wrapped further in
+                raise _wrapped(exc, passthrough, family, name) from exc
 
         return run
 
@@ -144,10 +144,8 @@ def chain_sync(
                 return r
             except Exception as exc:
                 if any(exc is p for p in passthrough):
-                    raise
-                wrapped = _wrap_intercept_error(family, name, exc)
-                passthrough.append(wrapped)
-                raise wrapped from exc
+                    raise  # the callable's own exception, or one already wrapped further in
+                raise _wrapped(exc, passthrough, family, name) from exc
 
         return run
 
