@@ -15,5 +15,5 @@ def test_demo_prints_seed_output() -> None:
     python = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
     proc = subprocess.run([python, str(DEMO)], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "{'echo': 'hello'} {'messages': [{'content': 'hi', 'role': 'user'}], 'ok': True}\n"
+    assert proc.stdout == "{'echo': 'hello'} {'messages': [{'role': 'user', 'content': 'hi'}], 'ok': True}\n"
     assert proc.stderr == ""

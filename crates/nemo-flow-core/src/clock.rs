@@ -123,7 +123,27 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// A new time-ordered (v7) identifier.
 pub fn new_uuid() -> Uuid {
-    Uuid::now_v7()
+    stamp().1
+}
+
+/// The current time and a v7 uuid made from it: one clock read for both. The v7 counter
+/// context is per thread (no lock), so ids are monotonic within a thread and ordered by
+/// millisecond across threads.
+pub fn stamp() -> (Timestamp, Uuid) {
+    thread_local! {
+        static CONTEXT: uuid::ContextV7 = const { uuid::ContextV7::new() };
+    }
+    let now = Timestamp::now();
+    let secs = now.0.div_euclid(1_000_000_000) as u64;
+    let nanos = now.0.rem_euclid(1_000_000_000) as u32;
+    let uuid = CONTEXT.with(|c| Uuid::new_v7(uuid::Timestamp::from_unix(c, secs, nanos)));
+    (now, uuid)
+}
+
+/// A v7 uuid and `explicit`, or the current time when none was given.
+pub fn stamp_at(explicit: Option<Timestamp>) -> (Timestamp, Uuid) {
+    let (now, uuid) = stamp();
+    (explicit.unwrap_or(now), uuid)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! Events are immutable once built and shared as `Arc<Event>` with every subscriber.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -76,15 +77,70 @@ pub struct Event {
     /// Scope, call or mark name.
     pub name: Arc<str>,
     /// Semantic category (`agent`, `tool`, `llm`, `guardrail`, …); marks usually have none.
-    pub category: Option<Arc<str>>,
+    pub category: Option<Cow<'static, str>>,
     /// Category-specific profile (`model_name`, `tool_call_id`, annotations, …).
-    pub category_profile: Option<Map<String, Value>>,
-    /// Input on start events, output on end events, payload on marks. `Null` when absent.
-    pub data: Value,
+    pub category_profile: Option<Box<Map<String, Value>>>,
+    /// Input on start events, output on end events, payload on marks. Null when absent.
+    pub data: JsonText,
     /// Schema descriptor for `data`; no public API sets it.
-    pub data_schema: Option<Value>,
-    /// Caller metadata. `Null` when absent.
-    pub metadata: Value,
+    pub data_schema: Option<Box<Value>>,
+    /// Caller metadata. Null when absent.
+    pub metadata: JsonText,
+}
+
+/// A JSON value kept as compact text. Events are retained (by subscribers, by exporters
+/// that batch or collect them) far longer than their payloads are read, and text is several
+/// times smaller than a parsed tree; readers parse on demand.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct JsonText(Option<Box<str>>);
+
+impl JsonText {
+    /// JSON null (no allocation).
+    pub const NULL: JsonText = JsonText(None);
+
+    /// Serializes `v` (null stays unallocated).
+    pub fn from_value(v: &Value) -> Self {
+        if v.is_null() {
+            return Self::NULL;
+        }
+        Self(Some(v.to_string().into_boxed_str()))
+    }
+
+    /// Whether this is JSON null.
+    pub fn is_null(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The JSON text (`null` for null).
+    pub fn as_str(&self) -> &str {
+        self.0.as_deref().unwrap_or("null")
+    }
+
+    /// The parsed value.
+    pub fn to_value(&self) -> Value {
+        match &self.0 {
+            None => Value::Null,
+            Some(t) => serde_json::from_str(t).expect("JsonText always holds valid JSON"),
+        }
+    }
+}
+
+impl From<Value> for JsonText {
+    fn from(v: Value) -> Self {
+        Self::from_value(&v)
+    }
+}
+
+impl PartialEq<Value> for JsonText {
+    fn eq(&self, other: &Value) -> bool {
+        self.to_value() == *other
+    }
+}
+
+impl std::fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Event {
@@ -128,12 +184,12 @@ impl Event {
             Value::String(self.timestamp.to_rfc3339()),
         );
         m.insert("name".into(), Value::from(&*self.name));
-        m.insert("data".into(), self.data.clone());
+        m.insert("data".into(), self.data.to_value());
         m.insert(
             "data_schema".into(),
-            self.data_schema.clone().unwrap_or(Value::Null),
+            self.data_schema.as_deref().cloned().unwrap_or(Value::Null),
         );
-        m.insert("metadata".into(), self.metadata.clone());
+        m.insert("metadata".into(), self.metadata.to_value());
         m.insert(
             "category".into(),
             self.category.as_deref().map_or(Value::Null, Value::from),
@@ -141,7 +197,8 @@ impl Event {
         m.insert(
             "category_profile".into(),
             self.category_profile
-                .clone()
+                .as_deref()
+                .cloned()
                 .map_or(Value::Null, Value::Object),
         );
         if let Some(s) = &self.scope {
@@ -155,7 +212,11 @@ impl Event {
                 s.error.as_ref().map_or(Value::Null, ErrorInfo::to_json),
             );
         }
-        Value::Object(m)
+        let mut v = Value::Object(m);
+        // Canonical form: keys sorted at every level (payload maps keep the caller's order
+        // everywhere else).
+        v.sort_all_objects();
+        v
     }
 
     /// Canonical JSON text, one line.

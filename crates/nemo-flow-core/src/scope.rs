@@ -7,14 +7,15 @@
 //! each other.
 
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
-use crate::clock::{Timestamp, new_uuid};
+use crate::clock::{Timestamp, new_uuid, stamp_at};
 use crate::dispatch::{emit, has_subscribers, subscribers_for};
 use crate::error::{FlowError, FlowResult};
-use crate::event::{ErrorInfo, Event, ScopeCategory, ScopeFields};
+use crate::event::{ErrorInfo, Event, JsonText, ScopeCategory, ScopeFields};
 use crate::middleware::{Middleware, global};
 use crate::registry::{Entry, Registry, merge_layers};
 use crate::types::{ScopeAttributes, ScopeType};
@@ -211,15 +212,16 @@ impl ScopeNode {
         spec: ScopeSpec,
         detached: bool,
     ) -> Arc<Self> {
+        let (start, uuid) = stamp_at(spec.timestamp);
         Arc::new(Self {
             info: SpanInfo {
-                uuid: new_uuid(),
+                uuid,
                 name: Arc::from(spec.name),
                 parent_uuid: Some(parent.info.uuid),
                 root_uuid: parent.info.root_uuid,
                 data: spec.data,
                 metadata: spec.metadata,
-                start: spec.timestamp.unwrap_or_else(Timestamp::now),
+                start,
             },
             scope_type: spec.scope_type,
             attributes: spec.attributes,
@@ -305,11 +307,11 @@ fn scope_event(
         root_uuid: node.info.root_uuid,
         timestamp: ts,
         name: Arc::clone(&node.info.name),
-        category: Some(Arc::from(node.scope_type.category())),
+        category: Some(Cow::Borrowed(node.scope_type.category())),
         category_profile: None,
-        data,
+        data: data.into(),
         data_schema: None,
-        metadata: node.info.metadata.clone(),
+        metadata: JsonText::from_value(&node.info.metadata),
     }
 }
 
@@ -457,18 +459,19 @@ pub fn mark(
     if subs.is_empty() {
         return Ok(());
     }
+    let (timestamp, uuid) = stamp_at(timestamp);
     let event = Event {
         scope: None,
         parent_uuid: Some(parent_uuid),
-        uuid: new_uuid(),
+        uuid,
         root_uuid: context.info.root_uuid,
-        timestamp: timestamp.unwrap_or_else(Timestamp::now),
+        timestamp,
         name: Arc::from(name),
         category: None,
         category_profile: None,
-        data: data()?,
+        data: data()?.into(),
         data_schema: None,
-        metadata: metadata()?,
+        metadata: metadata()?.into(),
     };
     emit(&subs, event);
     Ok(())

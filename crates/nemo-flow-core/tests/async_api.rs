@@ -554,7 +554,7 @@ async fn llm_call_execute_runs_codecs_intercepts_and_events() {
         ev[0].profile("annotated_request").unwrap()["messages"][0]["content"],
         "sys"
     );
-    assert_eq!(ev[0].data["content"]["nvext"]["hint"], 1);
+    assert_eq!(ev[0].data.to_value()["content"]["nvext"]["hint"], 1);
     assert_eq!(
         ev[1].profile("annotated_response"),
         Some(&json!({"message": "hello"}))

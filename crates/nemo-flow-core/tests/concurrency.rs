@@ -189,11 +189,11 @@ fn sixteen_threads_share_one_parent_without_losing_or_misparenting_events() {
                     .parse()
                     .unwrap();
                 assert_eq!(
-                    s.data["thread"],
+                    s.data.to_value()["thread"],
                     json!(t),
                     "no other thread's intercept ran"
                 );
-                assert_eq!(s.data["sanitized"], json!(true));
+                assert_eq!(s.data.to_value()["sanitized"], json!(true));
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -201,7 +201,7 @@ fn sixteen_threads_share_one_parent_without_losing_or_misparenting_events() {
     let marks: Vec<_> = events.iter().filter(|e| e.kind() == "mark").collect();
     assert_eq!(marks.len(), THREADS * ROUNDS);
     for m in marks {
-        let name = format!("t{}-r{}", m.data["t"], m.data["r"]);
+        let name = format!("t{}-r{}", m.data.to_value()["t"], m.data.to_value()["r"]);
         assert_eq!(m.parent_uuid, Some(scope_by_name[&name]));
     }
     assert!(
@@ -290,7 +290,7 @@ fn a_thousand_tokio_tasks_with_inherit_keep_their_own_scopes() {
     for m in events.iter().filter(|e| e.kind() == "mark") {
         assert_eq!(
             m.parent_uuid,
-            Some(task_scope[&format!("task{}", m.data["i"])])
+            Some(task_scope[&format!("task{}", m.data.to_value()["i"])])
         );
     }
 }

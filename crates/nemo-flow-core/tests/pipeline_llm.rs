@@ -609,7 +609,7 @@ fn a_given_annotation_or_none_or_a_failing_response_codec() {
     llm::end(
         &b1.handle,
         Outcome::Ok(&mut Lazy::Ready(json!({"x": 1}))),
-        ResponseAnnotation::Given(given),
+        ResponseAnnotation::Given(Box::new(given)),
         Value::Null,
         None,
     )
@@ -792,10 +792,10 @@ fn chunk_marks_are_parented_to_the_llm_call() {
         assert_eq!(m.parent_uuid, Some(llm_uuid));
         assert_eq!(m.root_uuid, root.info.uuid);
         assert_eq!(m.category, None);
-        assert_eq!(m.data["chunk_index"], json!(i));
+        assert_eq!(m.data.to_value()["chunk_index"], json!(i));
         assert!(!m.to_json_string().contains("sec"), "never the content");
     }
-    assert_eq!(ev[2].data["provider"], "openai_chat_completions");
+    assert_eq!(ev[2].data.to_value()["provider"], "openai_chat_completions");
     assert_eq!(
         ev[3].data,
         json!({"chunk_index": 1, "provider": "openai_chat_completions", "event_type": "chat.completion.chunk",

@@ -482,7 +482,7 @@ pub fn llm_call_end(
         }
     });
     let annotation = match (given, codec.as_ref()) {
-        (Some(a), _) => ResponseAnnotation::Given(a),
+        (Some(a), _) => ResponseAnnotation::Given(Box::new(a)),
         (None, Some(c)) => ResponseAnnotation::Codec(c as &dyn LlmResponseCodec),
         (None, None) => ResponseAnnotation::None,
     };

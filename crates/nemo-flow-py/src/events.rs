@@ -28,8 +28,12 @@ impl Cached {
         }
     }
 
-    fn lazy(py: Python<'_>, cell: &PyOnceLock<Py<PyAny>>, v: &Value) -> PyResult<Py<PyAny>> {
-        cell.get_or_try_init(py, || to_py(py, v))
+    fn lazy(
+        py: Python<'_>,
+        cell: &PyOnceLock<Py<PyAny>>,
+        v: impl FnOnce() -> Value,
+    ) -> PyResult<Py<PyAny>> {
+        cell.get_or_try_init(py, || to_py(py, &v()))
             .map(|o| o.clone_ref(py))
     }
 
@@ -37,9 +41,10 @@ impl Cached {
         let v = self
             .ev
             .category_profile
-            .clone()
+            .as_deref()
+            .cloned()
             .map_or(Value::Null, Value::Object);
-        Self::lazy(py, &self.profile, &v)
+        Self::lazy(py, &self.profile, || v)
     }
 
     fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -84,12 +89,12 @@ macro_rules! common_getters {
             /// Return application data attached to the event, if any.
             #[getter]
             fn data(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-                Cached::lazy(py, &self.c.data, &self.c.ev.data)
+                Cached::lazy(py, &self.c.data, || self.c.ev.data.to_value())
             }
             /// Return metadata attached to the event, if any.
             #[getter]
             fn metadata(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-                Cached::lazy(py, &self.c.metadata, &self.c.ev.metadata)
+                Cached::lazy(py, &self.c.metadata, || self.c.ev.metadata.to_value())
             }
             /// Return category-specific profile data, if any.
             #[getter]
@@ -99,7 +104,7 @@ macro_rules! common_getters {
             /// Return a schema descriptor for data, if one is present.
             #[getter]
             fn data_schema(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-                to_py(py, self.c.ev.data_schema.as_ref().unwrap_or(&Value::Null))
+                to_py(py, self.c.ev.data_schema.as_deref().unwrap_or(&Value::Null))
             }
             /// Return the event as a JSON-compatible dict (ATOF field names).
             fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {

@@ -210,21 +210,38 @@ impl LLMHandle {
     }
 }
 
-static SCOPE_VAR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// The `ContextVar` (default `None`) and its bound `get`/`set`, looked up once: every API
+/// call reads the variable, so the attribute lookups are worth saving.
+struct ScopeVar {
+    var: Py<PyAny>,
+    get: Py<PyAny>,
+    set: Py<PyAny>,
+}
+
+static SCOPE_VAR: PyOnceLock<ScopeVar> = PyOnceLock::new();
+
+fn scope_var_parts(py: Python<'_>) -> PyResult<&ScopeVar> {
+    SCOPE_VAR.get_or_try_init(py, || {
+        let cv = py.import("contextvars")?.getattr("ContextVar")?;
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("default", py.None())?;
+        let var = cv.call(("nemo_flow_current_scope",), Some(&kwargs))?;
+        Ok::<_, PyErr>(ScopeVar {
+            get: var.getattr("get")?.unbind(),
+            set: var.getattr("set")?.unbind(),
+            var: var.unbind(),
+        })
+    })
+}
 
 /// The `ContextVar` holding the current `ScopeHandle` of each Python context.
 pub fn scope_var(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    SCOPE_VAR
-        .get_or_try_init(py, || {
-            let cv = py.import("contextvars")?.getattr("ContextVar")?;
-            Ok::<_, PyErr>(cv.call1(("nemo_flow_current_scope",))?.unbind())
-        })
-        .map(|v| v.bind(py))
+    scope_var_parts(py).map(|v| v.var.bind(py))
 }
 
 /// The current scope handle, or `None` when this context has none yet.
 pub fn current_handle(py: Python<'_>) -> PyResult<Option<Bound<'_, ScopeHandle>>> {
-    let v = scope_var(py)?.call_method1(pyo3::intern!(py, "get"), (py.None(),))?;
+    let v = scope_var_parts(py)?.get.bind(py).call0()?;
     if v.is_none() {
         return Ok(None);
     }
@@ -243,13 +260,12 @@ pub fn current_node(py: Python<'_>) -> PyResult<Arc<ScopeNode>> {
 
 /// Makes `node` the current scope of this Python context.
 pub fn set_current(py: Python<'_>, node: Arc<ScopeNode>) -> PyResult<()> {
-    let h = Py::new(py, ScopeHandle { node })?;
-    scope_var(py)?.call_method1(pyo3::intern!(py, "set"), (h,))?;
-    Ok(())
+    let h = Bound::new(py, ScopeHandle { node })?;
+    set_current_handle(py, &h)
 }
 
 /// Makes an existing handle object current (no new wrapper).
 pub fn set_current_handle(py: Python<'_>, h: &Bound<'_, ScopeHandle>) -> PyResult<()> {
-    scope_var(py)?.call_method1(pyo3::intern!(py, "set"), (h,))?;
+    scope_var_parts(py)?.set.bind(py).call1((h,))?;
     Ok(())
 }

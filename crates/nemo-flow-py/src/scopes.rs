@@ -6,7 +6,7 @@ use nemo_flow_core::event::ErrorInfo;
 use nemo_flow_core::scope::{self, ScopeNode, ScopeSpec};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::PyString;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -286,12 +286,19 @@ impl ScopeContext {
         Ok(h.unbind())
     }
 
-    #[pyo3(signature = (*exc))]
-    fn __exit__(&mut self, py: Python<'_>, exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+    #[pyo3(signature = (exc_type, exc_value, traceback))]
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        exc_value: Option<&Bound<'_, PyAny>>,
+        traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let _ = (exc_type, traceback);
         let Some(node) = self.node.take() else {
             return Ok(false);
         };
-        let exc_value = exc.get_item(1).ok().filter(|v| !v.is_none());
+        let exc_value = exc_value.filter(|v| !v.is_none());
         let error = exc_value.as_ref().map(|v| ErrorInfo {
             kind: type_name(v),
             message: v.str().map(|s| s.to_string()).unwrap_or_default(),

@@ -8,10 +8,10 @@ use super::{
     CallSpan, Lazy, LazyOf, Outcome, close_span, merge_metadata, redaction_marker,
     report_sanitizer_failure, run_conditional,
 };
-use crate::clock::{Timestamp, new_uuid};
+use crate::clock::{Timestamp, stamp};
 use crate::dispatch::{emit, report, subscribers_for};
 use crate::error::{FlowError, FlowResult};
-use crate::event::{Event, ScopeCategory};
+use crate::event::{Event, JsonText, ScopeCategory};
 use crate::llm::{
     AnnotatedLlmRequest, AnnotatedLlmResponse, LlmCodec, LlmRequest, LlmResponseCodec,
 };
@@ -197,8 +197,8 @@ pub fn start(
             handle.attributes.labels(),
             "llm",
         );
-        ev.category_profile = Some(profile);
-        ev.data = data;
+        ev.category_profile = Some(Box::new(profile));
+        ev.data = data.into();
         emit(&subs, ev);
     }
     Ok(handle)
@@ -243,7 +243,7 @@ pub enum ResponseAnnotation<'a> {
     /// Decoded from the sanitized response by this codec.
     Codec(&'a dyn LlmResponseCodec),
     /// Given by the caller.
-    Given(AnnotatedLlmResponse),
+    Given(Box<AnnotatedLlmResponse>),
 }
 
 /// Closes the span: sanitize-response guardrails, the annotation, the end event.
@@ -263,14 +263,14 @@ pub fn end(
         .after(span.info.start);
     let mut ev = span.event(ScopeCategory::End, ts, handle.attributes.labels(), "llm");
     let mut profile = handle.profile();
-    ev.metadata = merge_metadata(&span.info.metadata, metadata);
+    ev.metadata = merge_metadata(&span.info.metadata, metadata).into();
     match recorded {
         Ok(response) => {
             let data = match sanitize_response(&span.context, response) {
                 Ok(sanitized) => {
                     let annotated = match annotation {
                         ResponseAnnotation::None => None,
-                        ResponseAnnotation::Given(a) => Some(a),
+                        ResponseAnnotation::Given(a) => Some(*a),
                         ResponseAnnotation::Codec(c) => match c.decode_response(&sanitized) {
                             Ok(a) => Some(a),
                             Err(e) => {
@@ -289,18 +289,18 @@ pub fn end(
                 }
                 Err(marker) => marker,
             };
-            ev.data = if data.is_null() {
-                span.info.data.clone()
+            ev.data = JsonText::from_value(if data.is_null() {
+                &span.info.data
             } else {
-                data
-            };
+                &data
+            });
         }
         Err(error) => {
-            ev.data = span.info.data.clone();
+            ev.data = JsonText::from_value(&span.info.data);
             ev.scope.as_mut().expect("scope event").error = Some(error);
         }
     }
-    ev.category_profile = Some(profile);
+    ev.category_profile = Some(Box::new(profile));
     emit(&subs, ev);
     Ok(())
 }
@@ -314,20 +314,21 @@ pub fn chunk(handle: &LlmHandle, index: u64, chunk: &mut Lazy<'_>) -> FlowResult
         return Ok(());
     }
     let data = chunk_summary(index, chunk.get()?);
+    let (timestamp, uuid) = stamp();
     emit(
         &subs,
         Event {
             scope: None,
             parent_uuid: Some(span.info.uuid),
-            uuid: new_uuid(),
+            uuid,
             root_uuid: span.info.root_uuid,
-            timestamp: Timestamp::now(),
+            timestamp,
             name: Arc::from("llm.chunk"),
             category: None,
             category_profile: None,
-            data,
+            data: data.into(),
             data_schema: None,
-            metadata: Value::Null,
+            metadata: JsonText::NULL,
         },
     );
     Ok(())

@@ -5,15 +5,16 @@
 pub mod llm;
 pub mod tool;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use uuid::Uuid;
 
-use crate::clock::{Timestamp, new_uuid};
+use crate::clock::{Timestamp, stamp, stamp_at};
 use crate::dispatch::{emit, subscribers_for};
 use crate::error::{CallbackError, FlowError, FlowResult};
-use crate::event::{ErrorInfo, Event, ScopeCategory, ScopeFields};
+use crate::event::{ErrorInfo, Event, JsonText, ScopeCategory, ScopeFields};
 use crate::middleware::Subscriber;
 use crate::registry::Entry;
 use crate::scope::{ScopeNode, SpanInfo};
@@ -91,15 +92,16 @@ impl CallSpan {
         metadata: Value,
         start: Option<Timestamp>,
     ) -> Self {
+        let (start, uuid) = stamp_at(start);
         Self {
             info: SpanInfo {
-                uuid: new_uuid(),
+                uuid,
                 name: Arc::from(name),
                 parent_uuid: Some(parent_uuid),
                 root_uuid: context.info.root_uuid,
                 data,
                 metadata,
-                start: start.unwrap_or_else(Timestamp::now),
+                start,
             },
             context: Arc::clone(context),
             ended: AtomicBool::new(false),
@@ -139,11 +141,11 @@ impl CallSpan {
             root_uuid: self.info.root_uuid,
             timestamp: ts,
             name: Arc::clone(&self.info.name),
-            category: Some(Arc::from(category)),
-            category_profile: Some(Map::new()),
-            data: Value::Null,
+            category: Some(Cow::Borrowed(category)),
+            category_profile: Some(Box::default()),
+            data: JsonText::NULL,
             data_schema: None,
-            metadata: self.info.metadata.clone(),
+            metadata: JsonText::from_value(&self.info.metadata),
         }
     }
 }
@@ -208,9 +210,8 @@ fn run_conditional<T: Clone>(
     check: impl Fn(&T) -> Result<Option<String>, CallbackError>,
 ) -> FlowResult<()> {
     for e in entries {
-        let uuid = new_uuid();
-        let start = Timestamp::now();
-        let guard_event = |cat, ts, data| Event {
+        let (start, uuid) = stamp();
+        let guard_event = |cat, ts, data: Value| Event {
             scope: Some(ScopeFields {
                 scope_category: cat,
                 attributes: Vec::new(),
@@ -221,11 +222,11 @@ fn run_conditional<T: Clone>(
             root_uuid: context.info.root_uuid,
             timestamp: ts,
             name: Arc::clone(&e.name),
-            category: Some(Arc::from("guardrail")),
+            category: Some(Cow::Borrowed("guardrail")),
             category_profile: None,
-            data,
+            data: data.into(),
             data_schema: None,
-            metadata: metadata.clone(),
+            metadata: JsonText::from_value(metadata),
         };
         if !subs.is_empty() {
             emit(
@@ -279,20 +280,21 @@ fn emit_rejection_mark(
     if subs.is_empty() {
         return;
     }
+    let (timestamp, uuid) = stamp();
     emit(
         &subs,
         Event {
             scope: None,
             parent_uuid: Some(parent_uuid),
-            uuid: new_uuid(),
+            uuid,
             root_uuid: context.info.root_uuid,
-            timestamp: Timestamp::now(),
+            timestamp,
             name: Arc::from(name),
             category: None,
             category_profile: None,
-            data: serde_json::json!({"rejected": true, "rejection_reason": reason}),
+            data: serde_json::json!({"rejected": true, "rejection_reason": reason}).into(),
             data_schema: None,
-            metadata: metadata.clone(),
+            metadata: JsonText::from_value(metadata),
         },
     );
 }

@@ -11,6 +11,7 @@ use super::{
 use crate::clock::Timestamp;
 use crate::dispatch::{emit, subscribers_for};
 use crate::error::{FlowError, FlowResult};
+use crate::event::JsonText;
 use crate::event::ScopeCategory;
 use crate::middleware::ToolExecution;
 use crate::registry::Entry;
@@ -147,8 +148,8 @@ pub fn start(
             handle.attributes.labels(),
             "tool",
         );
-        ev.category_profile = Some(handle.profile());
-        ev.data = data;
+        ev.category_profile = Some(Box::new(handle.profile()));
+        ev.data = data.into();
         emit(&subs, ev);
     }
     Ok(handle)
@@ -189,8 +190,8 @@ pub fn end(
         .unwrap_or_else(Timestamp::now)
         .after(span.info.start);
     let mut ev = span.event(ScopeCategory::End, ts, handle.attributes.labels(), "tool");
-    ev.category_profile = Some(handle.profile());
-    ev.metadata = merge_metadata(&span.info.metadata, metadata);
+    ev.category_profile = Some(Box::new(handle.profile()));
+    ev.metadata = merge_metadata(&span.info.metadata, metadata).into();
     match recorded {
         Ok(result) => {
             let data = sanitize(
@@ -200,14 +201,14 @@ pub fn end(
                 &span.info.name,
                 result,
             );
-            ev.data = if data.is_null() {
-                span.info.data.clone()
+            ev.data = JsonText::from_value(if data.is_null() {
+                &span.info.data
             } else {
-                data
-            };
+                &data
+            });
         }
         Err(error) => {
-            ev.data = span.info.data.clone();
+            ev.data = JsonText::from_value(&span.info.data);
             ev.scope.as_mut().expect("scope event").error = Some(error);
         }
     }
