@@ -6,25 +6,19 @@ user's callable and composes the execution intercepts around it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
 
 from ._native import MiddlewareError
+
+Intercepts = tuple[tuple[str, Callable[..., Any]], ...]
 
 
 def check_func(func: Any) -> None:
     """Refuse a non-callable ``func`` before anything starts."""
     if not callable(func):
         raise TypeError(f"func: expected a callable, got {type(func).__name__}")
-
-
-def _wrapped(exc: Exception, passthrough: list[BaseException], family: str, name: str) -> MiddlewareError:
-    """An execution intercept's own exception as a MiddlewareError, recorded so the outer
-    intercepts pass it through unchanged."""
-    wrapped = MiddlewareError(f"{family} '{name}' failed: {type(exc).__name__}: {exc}")
-    passthrough.append(wrapped)
-    return wrapped
 
 
 async def run_async(call: Any, func: Callable[..., Any], family: str, *lead: Any) -> Any:
@@ -44,50 +38,6 @@ async def run_async(call: Any, func: Callable[..., Any], family: str, *lead: Any
     return result
 
 
-async def chain(
-    intercepts: tuple[tuple[str, Callable[..., Any]], ...],
-    lead: tuple[Any, ...],
-    value: Any,
-    func: Callable[..., Any],
-    family: str,
-) -> Any:
-    # Each intercept is called as ``fn(*lead, value, next)``. Exceptions of the callable (and
-    # ones already wrapped further in) pass through every intercept unchanged; an intercept's
-    # own exception becomes a MiddlewareError.
-    passthrough: list[BaseException] = []
-
-    async def call_func(v: Any) -> Any:
-        try:
-            r = func(v)
-            if isawaitable(r):
-                r = await r
-            return r
-        except BaseException as exc:
-            passthrough.append(exc)
-            raise
-
-    def layer(i: int) -> Callable[[Any], Awaitable[Any]]:
-        if i == len(intercepts):
-            return call_func
-        name, fn = intercepts[i]
-        inner = layer(i + 1)
-
-        async def run(v: Any) -> Any:
-            try:
-                r = fn(*lead, v, inner)
-                if isawaitable(r):
-                    r = await r
-                return r
-            except Exception as exc:
-                if any(exc is p for p in passthrough):
-                    raise  # the callable's own exception, or one already wrapped further in
-                raise _wrapped(exc, passthrough, family, name) from exc
-
-        return run
-
-    return await layer(0)(value)
-
-
 def run_sync(call: Any, func: Callable[..., Any], family: str, api: str, *lead: Any) -> Any:
     """The synchronous twin of :func:`run_async`: no event loop, no thread hop."""
     value, intercepts = call.begin()
@@ -104,49 +54,107 @@ def run_sync(call: Any, func: Callable[..., Any], family: str, api: str, *lead: 
     return result
 
 
+class _Chain:
+    """One call's execution-intercept chain. Intercept ``i`` is called as
+    ``fn(*lead, value, next)``; ``next`` runs the rest of the chain and may be called any
+    number of times. The callable's exceptions (and ones already wrapped further in) pass
+    through every intercept unchanged; an intercept's own exception becomes a MiddlewareError.
+    """
+
+    __slots__ = ("api", "family", "func", "intercepts", "lead", "passthrough")
+
+    def __init__(
+        self, intercepts: Intercepts, lead: tuple[Any, ...], func: Callable[..., Any], family: str, api: str
+    ) -> None:
+        self.intercepts = intercepts
+        self.lead = lead
+        self.func = func
+        self.family = family
+        self.api = api
+        self.passthrough: list[BaseException] = []
+
+    def failure(self, exc: Exception, i: int) -> BaseException:
+        """What intercept ``i`` raising ``exc`` becomes."""
+        if any(exc is p for p in self.passthrough):
+            return exc
+        wrapped = MiddlewareError(f"{self.family} '{self.intercepts[i][0]}' failed: {type(exc).__name__}: {exc}")
+        self.passthrough.append(wrapped)
+        return wrapped
+
+    async def step(self, i: int, value: Any) -> Any:
+        if i == len(self.intercepts):
+            try:
+                r = self.func(value)
+                return (await r) if isawaitable(r) else r
+            except BaseException as exc:
+                self.passthrough.append(exc)
+                raise
+        try:
+            r = self.intercepts[i][1](*self.lead, value, _Next(self, i + 1))
+            return (await r) if isawaitable(r) else r
+        except Exception as exc:
+            failure = self.failure(exc, i)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def step_sync(self, i: int, value: Any) -> Any:
+        if i == len(self.intercepts):
+            try:
+                r = self.func(value)
+                _refuse_awaitable(r, self.api)
+                return r
+            except BaseException as exc:
+                self.passthrough.append(exc)
+                raise
+        try:
+            r = self.intercepts[i][1](*self.lead, value, _NextSync(self, i + 1))
+            _refuse_awaitable(r, self.api)
+            return r
+        except Exception as exc:
+            failure = self.failure(exc, i)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+
+class _Next:
+    """The ``next`` an async execution intercept receives: returns an awaitable."""
+
+    __slots__ = ("_chain", "_i")
+
+    def __init__(self, chain: _Chain, i: int) -> None:
+        self._chain = chain
+        self._i = i
+
+    def __call__(self, value: Any) -> Any:
+        return self._chain.step(self._i, value)
+
+
+class _NextSync(_Next):
+    """The ``next`` a synchronous execution intercept receives: returns the result."""
+
+    __slots__ = ()
+
+    def __call__(self, value: Any) -> Any:
+        return self._chain.step_sync(self._i, value)
+
+
+def chain(intercepts: Intercepts, lead: tuple[Any, ...], value: Any, func: Callable[..., Any], family: str) -> Any:
+    """Runs ``func(value)`` inside ``intercepts`` (outermost first); returns an awaitable."""
+    return _Chain(intercepts, lead, func, family, "").step(0, value)
+
+
+def chain_sync(
+    intercepts: Intercepts, lead: tuple[Any, ...], value: Any, func: Callable[..., Any], family: str, api: str
+) -> Any:
+    """Synchronous :func:`chain`: every intercept and ``func`` must be synchronous."""
+    return _Chain(intercepts, lead, func, family, api).step_sync(0, value)
+
+
 def _refuse_awaitable(result: Any, api: str) -> None:
     if isawaitable(result):
         close = getattr(result, "close", None)
         if close is not None:
             close()
         raise TypeError(f"{api}: func returned an awaitable; use the async variant for async callables")
-
-
-def chain_sync(
-    intercepts: tuple[tuple[str, Callable[..., Any]], ...],
-    lead: tuple[Any, ...],
-    value: Any,
-    func: Callable[..., Any],
-    family: str,
-    api: str,
-) -> Any:
-    passthrough: list[BaseException] = []
-
-    def call_func(v: Any) -> Any:
-        try:
-            r = func(v)
-            _refuse_awaitable(r, api)
-            return r
-        except BaseException as exc:
-            passthrough.append(exc)
-            raise
-
-    def layer(i: int) -> Callable[[Any], Any]:
-        if i == len(intercepts):
-            return call_func
-        name, fn = intercepts[i]
-        inner = layer(i + 1)
-
-        def run(v: Any) -> Any:
-            try:
-                r = fn(*lead, v, inner)
-                _refuse_awaitable(r, api)
-                return r
-            except Exception as exc:
-                if any(exc is p for p in passthrough):
-                    raise  # the callable's own exception, or one already wrapped further in
-                raise _wrapped(exc, passthrough, family, name) from exc
-
-        return run
-
-    return layer(0)(value)

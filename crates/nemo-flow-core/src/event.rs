@@ -91,39 +91,74 @@ pub struct Event {
 /// A JSON value kept as compact text. Events are retained (by subscribers, by exporters
 /// that batch or collect them) far longer than their payloads are read, and text is several
 /// times smaller than a parsed tree; readers parse on demand.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct JsonText(Option<Box<str>>);
+#[derive(Clone, Default)]
+pub struct JsonText(Repr);
+
+#[derive(Clone, Default)]
+enum Repr {
+    #[default]
+    Null,
+    Static(&'static str),
+    Owned(Box<str>),
+}
 
 impl JsonText {
     /// JSON null (no allocation).
-    pub const NULL: JsonText = JsonText(None);
+    pub const NULL: JsonText = JsonText(Repr::Null);
 
     /// Serializes `v` (null stays unallocated).
     pub fn from_value(v: &Value) -> Self {
         if v.is_null() {
             return Self::NULL;
         }
-        Self(Some(v.to_string().into_boxed_str()))
+        Self(Repr::Owned(v.to_string().into_boxed_str()))
+    }
+
+    /// Text the caller guarantees is valid JSON (built by this crate).
+    pub(crate) fn trusted(text: String) -> Self {
+        Self(Repr::Owned(text.into_boxed_str()))
+    }
+
+    /// Constant text the caller guarantees is valid JSON.
+    pub(crate) const fn trusted_static(text: &'static str) -> Self {
+        Self(Repr::Static(text))
     }
 
     /// Whether this is JSON null.
     pub fn is_null(&self) -> bool {
-        self.0.is_none()
+        matches!(self.0, Repr::Null)
     }
 
     /// The JSON text (`null` for null).
     pub fn as_str(&self) -> &str {
-        self.0.as_deref().unwrap_or("null")
+        match &self.0 {
+            Repr::Null => "null",
+            Repr::Static(s) => s,
+            Repr::Owned(s) => s,
+        }
     }
 
     /// The parsed value.
     pub fn to_value(&self) -> Value {
-        match &self.0 {
-            None => Value::Null,
-            Some(t) => serde_json::from_str(t).expect("JsonText always holds valid JSON"),
+        if self.is_null() {
+            return Value::Null;
         }
+        serde_json::from_str(self.as_str()).expect("JsonText always holds valid JSON")
     }
 }
+
+/// A JSON string literal for `s` (quoted and escaped), for building trusted text.
+pub(crate) fn json_str(s: &str) -> String {
+    Value::from(s).to_string()
+}
+
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for JsonText {}
 
 impl From<Value> for JsonText {
     fn from(v: Value) -> Self {

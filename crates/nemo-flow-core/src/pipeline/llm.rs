@@ -76,7 +76,7 @@ pub fn check_guardrails(
     }
     let req = request.get()?;
     let subs = subscribers_for(context);
-    let start_data = serde_json::json!({"kind": "llm_conditional_execution"});
+    let start_data = JsonText::trusted_static(r#"{"kind":"llm_conditional_execution"}"#);
     let result = run_conditional(
         context,
         &subs,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::clock::{Timestamp, stamp, stamp_at};
 use crate::dispatch::{emit, subscribers_for};
 use crate::error::{CallbackError, FlowError, FlowResult};
-use crate::event::{ErrorInfo, Event, JsonText, ScopeCategory, ScopeFields};
+use crate::event::{ErrorInfo, Event, JsonText, ScopeCategory, ScopeFields, json_str};
 use crate::middleware::Subscriber;
 use crate::registry::Entry;
 use crate::scope::{ScopeNode, SpanInfo};
@@ -204,14 +204,15 @@ fn run_conditional<T: Clone>(
     subs: &[Entry<Subscriber>],
     parent_uuid: Uuid,
     metadata: &Value,
-    start_data: &Value,
+    start_data: &JsonText,
     family: &'static str,
     entries: &[Entry<T>],
     check: impl Fn(&T) -> Result<Option<String>, CallbackError>,
 ) -> FlowResult<()> {
+    let metadata = JsonText::from_value(metadata);
     for e in entries {
         let (start, uuid) = stamp();
-        let guard_event = |cat, ts, data: Value| Event {
+        let guard_event = |cat, ts, data: JsonText| Event {
             scope: Some(ScopeFields {
                 scope_category: cat,
                 attributes: Vec::new(),
@@ -224,9 +225,9 @@ fn run_conditional<T: Clone>(
             name: Arc::clone(&e.name),
             category: Some(Cow::Borrowed("guardrail")),
             category_profile: None,
-            data: data.into(),
+            data,
             data_schema: None,
-            metadata: JsonText::from_value(metadata),
+            metadata: metadata.clone(),
         };
         if !subs.is_empty() {
             emit(
@@ -236,11 +237,15 @@ fn run_conditional<T: Clone>(
         }
         let verdict = check(&e.callback);
         let end_data = match &verdict {
-            Ok(None) => serde_json::json!({"allowed": true, "rejected": false}),
-            Ok(Some(r)) => {
-                serde_json::json!({"allowed": false, "rejected": true, "rejection_reason": r})
-            }
-            Err(err) => serde_json::json!({"allowed": false, "error": err.to_string()}),
+            Ok(None) => JsonText::trusted_static(r#"{"allowed":true,"rejected":false}"#),
+            Ok(Some(r)) => JsonText::trusted(format!(
+                r#"{{"allowed":false,"rejected":true,"rejection_reason":{}}}"#,
+                json_str(r)
+            )),
+            Err(err) => JsonText::trusted(format!(
+                r#"{{"allowed":false,"error":{}}}"#,
+                json_str(&err.to_string())
+            )),
         };
         if !subs.is_empty() {
             emit(

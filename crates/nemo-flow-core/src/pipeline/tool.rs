@@ -1,6 +1,7 @@
 //! Tool calls: managed (`begin` … `end`/`fail`) and manual (`start` … `end`).
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -71,7 +72,10 @@ pub fn check_guardrails(
     }
     let args = args.get()?;
     let subs = subscribers_for(context);
-    let start_data = serde_json::json!({"kind": "tool_conditional_execution", "target_name": name});
+    let start_data = JsonText::trusted(format!(
+        r#"{{"kind":"tool_conditional_execution","target_name":{}}}"#,
+        crate::event::json_str(name)
+    ));
     let result = run_conditional(
         context,
         &subs,
@@ -140,7 +144,7 @@ pub fn start(
             "tool sanitize-request guardrail",
             |m| &m.tool_sanitize_request,
             name,
-            args.get()?.clone(),
+            Cow::Borrowed(args.get()?),
         );
         let mut ev = handle.span.event(
             ScopeCategory::Start,
@@ -149,7 +153,7 @@ pub fn start(
             "tool",
         );
         ev.category_profile = Some(Box::new(handle.profile()));
-        ev.data = data.into();
+        ev.data = JsonText::from_value(&data);
         emit(&subs, ev);
     }
     Ok(handle)
@@ -199,7 +203,7 @@ pub fn end(
                 "tool sanitize-response guardrail",
                 |m| &m.tool_sanitize_response,
                 &span.info.name,
-                result,
+                Cow::Owned(result),
             );
             ev.data = JsonText::from_value(if data.is_null() {
                 &span.info.data
@@ -226,23 +230,28 @@ impl ToolHandle {
     }
 }
 
-fn sanitize(
+fn sanitize<'v>(
     context: &Arc<ScopeNode>,
     family: &'static str,
     select: fn(
         &crate::middleware::Middleware,
     ) -> &crate::registry::Registry<crate::middleware::ToolSanitize>,
     name: &str,
-    mut v: Value,
-) -> Value {
-    for e in visible(context, select).iter() {
+    v: Cow<'v, Value>,
+) -> Cow<'v, Value> {
+    let entries = visible(context, select);
+    if entries.is_empty() {
+        return v; // nothing to run: no copy of the payload
+    }
+    let mut v = v.into_owned();
+    for e in entries.iter() {
         match (e.callback)(name, v) {
             Ok(nv) => v = nv,
             Err(err) => {
                 report_sanitizer_failure(family, &e.name, &err);
-                return redaction_marker(&e.name);
+                return Cow::Owned(redaction_marker(&e.name));
             }
         }
     }
-    v
+    Cow::Owned(v)
 }
