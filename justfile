@@ -24,3 +24,8 @@ bench:
 # Fast inner loop: debug build of the extension, then pytest.
 dev:
     .venv/bin/maturin develop -q && .venv/bin/python -m pytest -q
+
+# Exporter reliability figures: call latency with a dead backend vs none, flush time vs
+# timeout, burst accounting (loopback only).
+bench-exporters:
+    .venv/bin/python benches/exporter_reliability.py

@@ -6,7 +6,7 @@ Put it under every tool call and LLM call to get hierarchical scopes, a middlewa
 
 from __future__ import annotations
 
-from . import codecs, guardrails, intercepts, llm, scope, scope_local, subscribers, tools
+from . import codecs, guardrails, intercepts, llm, observability, scope, scope_local, subscribers, tools, typed
 from ._context import fork_asyncio_context
 from ._native import (
     AnnotatedLLMRequest,
@@ -52,10 +52,24 @@ from ._types import (
     ToolSanitizeGuardrail,
     UnsupportedBehavior,
 )
+from .observability import (
+    AtifExporter,
+    AtofExporter,
+    AtofExporterConfig,
+    AtofExporterMode,
+    OpenInferenceConfig,
+    OpenInferenceSubscriber,
+    OpenTelemetryConfig,
+    OpenTelemetrySubscriber,
+)
 
 __all__ = [
     "AnnotatedLLMRequest",
     "AnnotatedLLMResponse",
+    "AtifExporter",
+    "AtofExporter",
+    "AtofExporterConfig",
+    "AtofExporterMode",
     "ConfigError",
     "Event",
     "GuardrailRejected",
@@ -75,6 +89,10 @@ __all__ = [
     "MarkEvent",
     "MiddlewareError",
     "NemoFlowError",
+    "OpenInferenceConfig",
+    "OpenInferenceSubscriber",
+    "OpenTelemetryConfig",
+    "OpenTelemetrySubscriber",
     "RegistrationError",
     "ScopeAttributes",
     "ScopeError",
@@ -96,6 +114,7 @@ __all__ = [
     "guardrails",
     "intercepts",
     "llm",
+    "observability",
     "propagate_scope_to_thread",
     "scope",
     "scope_local",
@@ -103,4 +122,5 @@ __all__ = [
     "set_thread_scope_stack",
     "subscribers",
     "tools",
+    "typed",
 ]

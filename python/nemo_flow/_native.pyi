@@ -12,6 +12,12 @@ from .codecs import LlmCodec, LlmResponseCodec
 __all__ = [
     "AnnotatedLLMRequest",
     "AnnotatedLLMResponse",
+    "AnthropicMessagesCodec",
+    "AnthropicMessagesStreamCollector",
+    "AtifExporter",
+    "AtofExporter",
+    "AtofExporterConfig",
+    "AtofExporterMode",
     "ConfigError",
     "GuardrailRejected",
     "LLMAttributes",
@@ -21,6 +27,14 @@ __all__ = [
     "MarkEvent",
     "MiddlewareError",
     "NemoFlowError",
+    "OpenAIChatCodec",
+    "OpenAIChatStreamCollector",
+    "OpenAIResponsesCodec",
+    "OpenAIResponsesStreamCollector",
+    "OpenInferenceConfig",
+    "OpenInferenceSubscriber",
+    "OpenTelemetryConfig",
+    "OpenTelemetrySubscriber",
     "RegistrationError",
     "ScopeAttributes",
     "ScopeContext",
@@ -29,6 +43,7 @@ __all__ = [
     "ScopeHandle",
     "ScopeStack",
     "ScopeType",
+    "SseDecoder",
     "ToolAttributes",
     "ToolCall",
     "ToolHandle",
@@ -51,6 +66,7 @@ __all__ = [
     "register",
     "scope_stack_active",
     "set_thread_scope_stack",
+    "shutdown_exporters",
     "start_detached",
     "subscriber_error_count",
     "tool_call",
@@ -446,6 +462,19 @@ class AnnotatedLLMRequest:
         tools: Sequence[Mapping[str, JsonValue]] | None = None,
         tool_choice: str | Mapping[str, JsonValue] | None = None,
         extra: Mapping[str, JsonValue] | None = None,
+        store: bool | None = None,
+        previous_response_id: str | None = None,
+        truncation: str | None = None,
+        reasoning: Json | None = None,
+        include: Sequence[str] | None = None,
+        user: str | None = None,
+        metadata: Mapping[str, JsonValue] | None = None,
+        service_tier: str | None = None,
+        parallel_tool_calls: bool | None = None,
+        max_output_tokens: int | None = None,
+        max_tool_calls: int | None = None,
+        top_logprobs: int | None = None,
+        stream: bool | None = None,
     ) -> Self: ...
     @property
     def messages(self) -> list[JsonObject]:
@@ -477,6 +506,71 @@ class AnnotatedLLMRequest:
         """Return provider-specific request fields."""
     @extra.setter
     def extra(self, value: Mapping[str, JsonValue] | None, /) -> None: ...
+    @property
+    def store(self) -> bool | None:
+        """Return whether the provider stores the response, if set."""
+    @store.setter
+    def store(self, value: bool | None, /) -> None: ...
+    @property
+    def previous_response_id(self) -> str | None:
+        """Return the response this request continues, if set."""
+    @previous_response_id.setter
+    def previous_response_id(self, value: str | None, /) -> None: ...
+    @property
+    def truncation(self) -> str | None:
+        """Return the context truncation strategy, if set."""
+    @truncation.setter
+    def truncation(self, value: str | None, /) -> None: ...
+    @property
+    def reasoning(self) -> Json | None:
+        """Return the reasoning configuration, if set."""
+    @reasoning.setter
+    def reasoning(self, value: Json | None, /) -> None: ...
+    @property
+    def include(self) -> list[str] | None:
+        """Return the extra outputs to include, if set."""
+    @include.setter
+    def include(self, value: Sequence[str] | None, /) -> None: ...
+    @property
+    def user(self) -> str | None:
+        """Return the end-user identifier, if set."""
+    @user.setter
+    def user(self, value: str | None, /) -> None: ...
+    @property
+    def metadata(self) -> JsonObject | None:
+        """Return the request metadata, if set."""
+    @metadata.setter
+    def metadata(self, value: Mapping[str, JsonValue] | None, /) -> None: ...
+    @property
+    def service_tier(self) -> str | None:
+        """Return the service tier, if set."""
+    @service_tier.setter
+    def service_tier(self, value: str | None, /) -> None: ...
+    @property
+    def parallel_tool_calls(self) -> bool | None:
+        """Return whether tools may be called in parallel, if set."""
+    @parallel_tool_calls.setter
+    def parallel_tool_calls(self, value: bool | None, /) -> None: ...
+    @property
+    def max_output_tokens(self) -> int | None:
+        """Return the output token cap as the provider names it, if set."""
+    @max_output_tokens.setter
+    def max_output_tokens(self, value: int | None, /) -> None: ...
+    @property
+    def max_tool_calls(self) -> int | None:
+        """Return the cap on built-in tool calls, if set."""
+    @max_tool_calls.setter
+    def max_tool_calls(self, value: int | None, /) -> None: ...
+    @property
+    def top_logprobs(self) -> int | None:
+        """Return the number of log-probabilities per token, if set."""
+    @top_logprobs.setter
+    def top_logprobs(self, value: int | None, /) -> None: ...
+    @property
+    def stream(self) -> bool | None:
+        """Return whether the response is streamed, if set."""
+    @stream.setter
+    def stream(self, value: bool | None, /) -> None: ...
     def system_prompt(self) -> str | None:
         """Return the first normalized system prompt, if one is present."""
     def last_user_message(self) -> str | None:
@@ -536,6 +630,102 @@ class AnnotatedLLMResponse:
     def to_dict(self) -> JsonObject:
         """Return the annotation as a JSON-compatible dict."""
     def __eq__(self, other: object, /) -> bool: ...
+
+# Provider codecs, stream collectors and the SSE decoder (nemo_flow.codecs).
+
+@final
+class OpenAIChatCodec:
+    """Native codec for OpenAI Chat Completions requests and responses."""
+
+    def __new__(cls) -> Self: ...
+    def decode(self, request: LLMRequest) -> AnnotatedLLMRequest:
+        """Decode a provider request into the annotated view."""
+    def encode(self, annotated: AnnotatedLLMRequest | Mapping[str, JsonValue], original: LLMRequest) -> LLMRequest:
+        """Apply an annotated view over `original`, returning the provider request."""
+    def decode_response(self, response: Json) -> AnnotatedLLMResponse:
+        """Decode a provider response into the annotated view."""
+
+@final
+class OpenAIResponsesCodec:
+    """Native codec for OpenAI Responses requests and responses."""
+
+    def __new__(cls) -> Self: ...
+    def decode(self, request: LLMRequest) -> AnnotatedLLMRequest:
+        """Decode a provider request into the annotated view."""
+    def encode(self, annotated: AnnotatedLLMRequest | Mapping[str, JsonValue], original: LLMRequest) -> LLMRequest:
+        """Apply an annotated view over `original`, returning the provider request."""
+    def decode_response(self, response: Json) -> AnnotatedLLMResponse:
+        """Decode a provider response into the annotated view."""
+
+@final
+class AnthropicMessagesCodec:
+    """Native codec for Anthropic Messages requests and responses."""
+
+    def __new__(cls) -> Self: ...
+    def decode(self, request: LLMRequest) -> AnnotatedLLMRequest:
+        """Decode a provider request into the annotated view."""
+    def encode(self, annotated: AnnotatedLLMRequest | Mapping[str, JsonValue], original: LLMRequest) -> LLMRequest:
+        """Apply an annotated view over `original`, returning the provider request."""
+    def decode_response(self, response: Json) -> AnnotatedLLMResponse:
+        """Decode a provider response into the annotated view."""
+
+@final
+class OpenAIChatStreamCollector:
+    """Rebuilds an OpenAI Chat Completions response from its ``chat.completion.chunk`` stream.
+
+    Pass its bound methods to ``llm.stream_execute``: ``collector=c.collect``,
+    ``finalizer=c.finalize``; the finalized response decodes with the matching
+    response codec.
+    """
+
+    def __new__(cls) -> Self: ...
+    def collect(self, chunk: Any) -> None:
+        """Take the next stream chunk (a JSON event, or an SDK object with ``model_dump``)."""
+    def finalize(self) -> JsonObject:
+        """Return the rebuilt complete response; the collector starts over afterwards."""
+
+@final
+class OpenAIResponsesStreamCollector:
+    """Rebuilds an OpenAI Responses response from its stream events.
+
+    Pass its bound methods to ``llm.stream_execute``: ``collector=c.collect``,
+    ``finalizer=c.finalize``; the finalized response decodes with the matching
+    response codec.
+    """
+
+    def __new__(cls) -> Self: ...
+    def collect(self, chunk: Any) -> None:
+        """Take the next stream chunk (a JSON event, or an SDK object with ``model_dump``)."""
+    def finalize(self) -> JsonObject:
+        """Return the rebuilt complete response; the collector starts over afterwards."""
+
+@final
+class AnthropicMessagesStreamCollector:
+    """Rebuilds an Anthropic Messages response from its stream events.
+
+    Pass its bound methods to ``llm.stream_execute``: ``collector=c.collect``,
+    ``finalizer=c.finalize``; the finalized response decodes with the matching
+    response codec.
+    """
+
+    def __new__(cls) -> Self: ...
+    def collect(self, chunk: Any) -> None:
+        """Take the next stream chunk (a JSON event, or an SDK object with ``model_dump``)."""
+    def finalize(self) -> JsonObject:
+        """Return the rebuilt complete response; the collector starts over afterwards."""
+
+@final
+class SseDecoder:
+    """Incremental server-sent-events decoder: feed raw bytes (or text) as they arrive and get
+    back the JSON payload of every completed event; ``[DONE]``, comments and keep-alives are
+    dropped.
+    """
+
+    def __new__(cls) -> Self: ...
+    def feed(self, data: bytes | bytearray | str) -> list[Json]:
+        """Feed the next piece of the stream; return the events it completes."""
+    def finish(self) -> list[Json]:
+        """End of stream: return the event of a last frame that had no closing blank line."""
 
 # Scopes.
 
@@ -778,3 +968,140 @@ def flush(timeout: float | None = None) -> bool:
     """Drain every exporter's buffer; return whether all finished within ``timeout`` seconds."""
 
 _scope_var: ContextVar[ScopeHandle | None]
+
+# --- exporters -------------------------------------------------------------------------------
+
+@final
+class AtofExporterMode:
+    """How the ATOF file is opened."""
+
+    Append: ClassVar[AtofExporterMode]
+    Overwrite: ClassVar[AtofExporterMode]
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __int__(self) -> int: ...
+
+@final
+class AtofExporterConfig:
+    """Mutable configuration of an ``AtofExporter``."""
+
+    output_directory: str
+    filename: str
+    mode: AtofExporterMode
+    def __new__(
+        cls,
+        output_directory: str | None = None,
+        filename: str | None = None,
+        mode: AtofExporterMode = ...,
+        queue_capacity: int | None = None,
+    ) -> Self: ...
+    @property
+    def queue_capacity(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+
+@final
+class AtofExporter:
+    """Writes every event it receives as one canonical JSON line."""
+
+    def __new__(cls, config: AtofExporterConfig | None = None) -> Self: ...
+    @property
+    def path(self) -> str: ...
+    def register(self, name: str) -> None: ...
+    def deregister(self, name: str) -> bool: ...
+    def force_flush(self, timeout_millis: int | None = None) -> bool: ...
+    def shutdown(self, timeout_millis: int | None = None) -> bool: ...
+    @property
+    def dropped_events(self) -> int: ...
+    @property
+    def exported_events(self) -> int: ...
+    @property
+    def failed_events(self) -> int: ...
+    @property
+    def emitted_events(self) -> int: ...
+
+@final
+class AtifExporter:
+    """Collects events and exports them as an ATIF v1.6 trajectory."""
+
+    def __new__(
+        cls,
+        session_id: str,
+        agent_name: str,
+        agent_version: str,
+        *,
+        model_name: str | None = None,
+        tool_definitions: list[JsonObject] | None = None,
+        extra: Json | None = None,
+    ) -> Self: ...
+    def register(self, name: str) -> None: ...
+    def deregister(self, name: str) -> bool: ...
+    def export(self) -> JsonObject: ...
+    def export_json(self) -> str: ...
+    def clear(self) -> None: ...
+    @property
+    def dropped_events(self) -> int: ...
+
+class _OtlpConfig:
+    transport: str
+    endpoint: str | None
+    service_name: str
+    service_namespace: str | None
+    service_version: str | None
+    instrumentation_scope: str
+    timeout_millis: int
+    max_queue_size: int
+    max_export_batch_size: int
+    schedule_delay_millis: int
+    export_timeout_millis: int
+    def __new__(cls) -> Self: ...
+    @property
+    def disabled(self) -> bool: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def resource_attributes(self) -> dict[str, str]: ...
+    def set_header(self, key: str, value: str) -> None: ...
+    def set_resource_attribute(self, key: str, value: str) -> None: ...
+
+class _OtlpSubscriber:
+    def register(self, name: str) -> None: ...
+    def deregister(self, name: str) -> bool: ...
+    def force_flush(self, timeout_millis: int | None = None) -> bool: ...
+    def shutdown(self, timeout_millis: int | None = None) -> bool: ...
+    @property
+    def dropped_events(self) -> int: ...
+    @property
+    def exported_events(self) -> int: ...
+    @property
+    def failed_events(self) -> int: ...
+    @property
+    def emitted_events(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def resource(self) -> dict[str, str]: ...
+
+@final
+class OpenTelemetryConfig(_OtlpConfig):
+    """Mutable configuration of ``OpenTelemetrySubscriber``."""
+
+@final
+class OpenTelemetrySubscriber(_OtlpSubscriber):
+    """Exports lifecycle events as OpenTelemetry (GenAI conventions) spans over OTLP."""
+
+    def __new__(cls, config: OpenTelemetryConfig) -> Self: ...
+
+@final
+class OpenInferenceConfig(_OtlpConfig):
+    """Mutable configuration of ``OpenInferenceSubscriber``."""
+
+@final
+class OpenInferenceSubscriber(_OtlpSubscriber):
+    """Exports lifecycle events as OpenInference spans over OTLP."""
+
+    def __new__(cls, config: OpenInferenceConfig) -> Self: ...
+
+def shutdown_exporters(timeout: float) -> bool: ...

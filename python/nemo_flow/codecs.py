@@ -1,14 +1,53 @@
-"""Codec protocols. A request codec decodes a provider request into an
-:class:`AnnotatedLLMRequest` (what request intercepts see and events record) and encodes an
-edited annotation back; a response codec decodes provider responses for end events."""
+"""Codecs between provider payloads and the provider-neutral annotated views.
+
+A request codec decodes a provider request into an :class:`AnnotatedLLMRequest` (what request
+intercepts see and start events record) and encodes an edited annotation back; a response
+codec decodes provider responses for end events. Pass one as ``codec=`` / ``response_codec=``
+to ``llm.execute`` and friends.
+
+Built in (native, run without a Python call): :class:`OpenAIChatCodec`,
+:class:`OpenAIResponsesCodec`, :class:`AnthropicMessagesCodec`, each both a request and a
+response codec. Any other object with ``decode``/``encode`` (or ``decode_response``) works
+through the same parameters.
+
+Streaming: :class:`OpenAIChatStreamCollector`, :class:`OpenAIResponsesStreamCollector` and
+:class:`AnthropicMessagesStreamCollector` rebuild a provider's complete response from its
+stream chunks; pass ``c.collect`` and ``c.finalize`` as the collector and finalizer of
+``llm.stream_execute``. :class:`SseDecoder` turns raw server-sent-event bytes into the JSON
+chunks those collectors take.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from ._native import AnnotatedLLMRequest, AnnotatedLLMResponse, LLMRequest
+from ._native import (
+    AnnotatedLLMRequest,
+    AnnotatedLLMResponse,
+    AnthropicMessagesCodec,
+    AnthropicMessagesStreamCollector,
+    LLMRequest,
+    OpenAIChatCodec,
+    OpenAIChatStreamCollector,
+    OpenAIResponsesCodec,
+    OpenAIResponsesStreamCollector,
+    SseDecoder,
+)
 
-__all__ = ["AnnotatedLLMRequest", "AnnotatedLLMResponse", "LlmCodec", "LlmResponseCodec"]
+__all__ = [
+    "AnnotatedLLMRequest",
+    "AnnotatedLLMResponse",
+    "AnthropicMessagesCodec",
+    "AnthropicMessagesStreamCollector",
+    "LlmCodec",
+    "LlmResponseCodec",
+    "OpenAIChatCodec",
+    "OpenAIChatStreamCollector",
+    "OpenAIResponsesCodec",
+    "OpenAIResponsesStreamCollector",
+    "SseDecoder",
+    "StreamCollector",
+]
 
 
 @runtime_checkable
@@ -25,3 +64,12 @@ class LlmResponseCodec(Protocol):
     """Decodes provider responses into the annotated view."""
 
     def decode_response(self, response: Any) -> AnnotatedLLMResponse: ...
+
+
+@runtime_checkable
+class StreamCollector(Protocol):
+    """Accumulates stream chunks (``collect``) into one complete response (``finalize``)."""
+
+    def collect(self, chunk: Any) -> None: ...
+
+    def finalize(self) -> Any: ...

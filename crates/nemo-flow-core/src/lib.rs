@@ -10,6 +10,7 @@
 #[cfg(feature = "tokio")]
 pub mod api;
 pub mod clock;
+pub mod codecs;
 pub mod context;
 pub mod dispatch;
 pub mod error;

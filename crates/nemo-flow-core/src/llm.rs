@@ -54,9 +54,48 @@ pub struct AnnotatedLlmRequest {
     /// Tool declarations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<Value>>,
-    /// Tool-choice directive.
+    /// Tool-choice directive: `"auto"`, `"none"`, `"required"` or `{type, function{name}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<Value>,
+    /// Whether the provider stores the response (OpenAI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<bool>,
+    /// Response this one continues (OpenAI Responses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_response_id: Option<String>,
+    /// Context truncation strategy (OpenAI Responses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncation: Option<String>,
+    /// Reasoning configuration (`reasoning`, `reasoning_effort`, Anthropic `thinking`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Value>,
+    /// Extra output to include (OpenAI Responses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+    /// End-user identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Request metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+    /// Service tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+    /// Whether tools may be called in parallel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    /// Output token cap as the provider names it (OpenAI Responses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
+    /// Cap on built-in tool calls (OpenAI Responses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tool_calls: Option<u64>,
+    /// Number of log-probabilities per token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u64>,
+    /// Whether the response is streamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
     /// Provider-specific fields kept as they are.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -77,10 +116,12 @@ pub struct AnnotatedLlmResponse {
     /// Tool calls requested by the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<Value>>,
-    /// Normalized finish reason; an unknown provider reason is kept verbatim.
+    /// Normalized finish reason: `complete`, `length`, `tool_use`, `content_filter`, or the
+    /// provider's own reason verbatim when it has no normalized equivalent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
-    /// Token usage.
+    /// Token usage: `prompt_tokens`, `completion_tokens`, `total_tokens`,
+    /// `cache_read_tokens`, `cache_write_tokens`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Map<String, Value>>,
     /// Provider-specific fields (`{"api": "openai_chat"}`, …).
@@ -117,6 +158,45 @@ pub trait LlmCodec: Send + Sync {
         annotated: &AnnotatedLlmRequest,
         base: &LlmRequest,
     ) -> Result<LlmRequest, CallbackError>;
+    /// Applies the edits that turned `before` into `after` over `base`, a request that may
+    /// itself have been edited since `before` was decoded from it. By default this is
+    /// `encode(after, base)`; codecs whose `encode` rewrites every field it models override it
+    /// to keep `base`'s own edits to fields the annotation did not change.
+    fn encode_edits(
+        &self,
+        before: &AnnotatedLlmRequest,
+        after: &AnnotatedLlmRequest,
+        base: &LlmRequest,
+    ) -> Result<LlmRequest, CallbackError> {
+        let _ = before;
+        self.encode(after, base)
+    }
+}
+
+/// Re-bases annotation edits: starting from `current` (the annotation of a request that may
+/// carry raw edits of its own), every top-level field that `after` changed relative to
+/// `before` takes `after`'s value. Fields are compared whole (`messages` is one field, each
+/// `extra` key is its own).
+pub fn rebase_annotation(
+    before: &AnnotatedLlmRequest,
+    after: &AnnotatedLlmRequest,
+    current: &AnnotatedLlmRequest,
+) -> Result<AnnotatedLlmRequest, CallbackError> {
+    let as_map = |a: &AnnotatedLlmRequest| match a.to_json() {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let (before, after, mut merged) = (as_map(before), as_map(after), as_map(current));
+    for key in before.keys().chain(after.keys()) {
+        if before.get(key) != after.get(key) {
+            match after.get(key) {
+                Some(v) => merged.insert(key.clone(), v.clone()),
+                None => merged.shift_remove(key),
+            };
+        }
+    }
+    serde_json::from_value(Value::Object(merged))
+        .map_err(|e| CallbackError::new("ValueError", format!("annotation edits: {e}")))
 }
 
 /// Decodes provider responses into the annotated view.

@@ -19,7 +19,8 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
-use crate::callbacks::{PyCodec, foreign_callable};
+use crate::callbacks::foreign_callable;
+use crate::codecs::{request_codec, response_codec as response_codec_arg};
 use crate::errors::{IntoPyResult, MiddlewareError, ScopeError, carry, to_py_err};
 use crate::handles::{LLMHandle, ToolHandle, current_node};
 use crate::json::{opt_to_json, to_json, to_py, validate_json};
@@ -167,26 +168,10 @@ impl ToolCall {
     }
 }
 
-/// Where an LLM call's codecs come from: native core codecs or Python objects.
+/// An LLM call's codecs: native core codecs or Python objects (see `codecs.rs`).
 struct Codecs {
-    request: Option<PyCodec>,
-    response: Option<PyCodec>,
-}
-
-fn codec_arg(
-    py: Python<'_>,
-    obj: Option<&Bound<'_, PyAny>>,
-    method: &str,
-    arg: &str,
-) -> PyResult<Option<PyCodec>> {
-    match obj.filter(|o| !o.is_none()) {
-        None => Ok(None),
-        Some(o) if o.hasattr(method)? => Ok(Some(PyCodec::new(py, o.clone().unbind()))),
-        Some(o) => Err(PyTypeError::new_err(format!(
-            "{arg}: expected an object with a {method}() method, got {}",
-            type_name(o)
-        ))),
-    }
+    request: Option<Arc<dyn LlmCodec>>,
+    response: Option<Arc<dyn LlmResponseCodec>>,
 }
 
 /// A managed LLM call (plain or streaming) being driven by Python.
@@ -236,8 +221,8 @@ impl LlmCall {
             timestamp: None,
         };
         let codecs = Codecs {
-            request: codec_arg(py, codec, "decode", "codec")?,
-            response: codec_arg(py, response_codec, "decode_response", "response_codec")?,
+            request: request_codec(py, codec, "codec")?,
+            response: response_codec_arg(py, response_codec, "response_codec")?,
         };
         Ok(Self {
             ctx,
@@ -265,7 +250,7 @@ impl LlmCall {
                 .to_core(py, "request")
                 .map_err(|e| carry(py, e))
         });
-        let codec = self.codecs.request.as_ref().map(|c| c as &dyn LlmCodec);
+        let codec = self.codecs.request.as_deref();
         let begun = llm::begin(
             &self.ctx,
             self.parent,
@@ -317,7 +302,7 @@ impl LlmCall {
             .response
             .as_ref()
             .map_or(ResponseAnnotation::None, |c| {
-                ResponseAnnotation::Codec(c as &dyn LlmResponseCodec)
+                ResponseAnnotation::Codec(&**c)
             });
         llm::end(&h, Outcome::Ok(&mut lazy), annotation, Value::Null, None).py(py)
     }
@@ -475,12 +460,11 @@ pub fn llm_call_end(
         Some(a) => Some(annotated_response_arg(a, "annotated_response")?),
         None => None,
     };
-    let codec = codec_arg(py, response_codec, "decode_response", "response_codec")?.map(|codec| {
-        CaptureDecodeError {
+    let codec =
+        response_codec_arg(py, response_codec, "response_codec")?.map(|codec| CaptureDecodeError {
             codec,
             error: Mutex::new(None),
-        }
-    });
+        });
     let annotation = match (given, codec.as_ref()) {
         (Some(a), _) => ResponseAnnotation::Given(Box::new(a)),
         (None, Some(c)) => ResponseAnnotation::Codec(c as &dyn LlmResponseCodec),
@@ -504,7 +488,7 @@ pub fn llm_call_end(
     // event has been emitted without an annotation (as a MiddlewareError, DESIGN item 1).
     if let Some(c) = codec {
         if let Some(error) = c.error.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            let name = LlmResponseCodec::name(&c.codec).to_string();
+            let name = c.codec.name().to_string();
             return Err(to_py_err(
                 py,
                 FlowError::Middleware {
@@ -520,13 +504,13 @@ pub fn llm_call_end(
 
 /// A response codec that remembers its decode failure so `llm.call_end` can raise it.
 struct CaptureDecodeError {
-    codec: PyCodec,
+    codec: Arc<dyn LlmResponseCodec>,
     error: Mutex<Option<CallbackError>>,
 }
 
 impl LlmResponseCodec for CaptureDecodeError {
     fn name(&self) -> &str {
-        LlmResponseCodec::name(&self.codec)
+        self.codec.name()
     }
     fn decode_response(&self, response: &Value) -> Result<AnnotatedLlmResponse, CallbackError> {
         self.codec.decode_response(response).inspect_err(|e| {

@@ -90,6 +90,9 @@ pub fn to_py_err(py: Python<'_>, e: FlowError) -> PyErr {
             let wrapped = MiddlewareError::new_err(msg);
             if let Some(orig) = original(py, &error) {
                 wrapped.set_cause(py, Some(orig));
+            } else if error.kind == "ValueError" {
+                // A native codec refused a payload: the cause is the ValueError it names.
+                wrapped.set_cause(py, Some(PyValueError::new_err(error.message.clone())));
             }
             wrapped
         }

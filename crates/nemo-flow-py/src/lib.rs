@@ -2,10 +2,14 @@
 //! Python callables as core callbacks and exposes pyclasses; the runtime's semantics live in
 //! the core crate.
 
+mod annotated_fields;
 mod callbacks;
 mod calls;
+mod codecs;
 mod errors;
 mod events;
+mod export;
+mod export_otlp;
 mod handles;
 mod json;
 mod llm_types;
@@ -101,6 +105,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scopes::ScopeContext>()?;
     m.add_class::<calls::ToolCall>()?;
     m.add_class::<calls::LlmCall>()?;
+    codecs::register(m)?;
     m.add_function(wrap_pyfunction!(scopes::push, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::pop, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::get_handle, m)?)?;
@@ -125,6 +130,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(registration::clear_global, m)?)?;
     m.add_function(wrap_pyfunction!(subscriber_error_count, m)?)?;
     m.add_function(wrap_pyfunction!(flush, m)?)?;
+    m.add_class::<export::AtofExporterMode>()?;
+    m.add_class::<export::AtofExporterConfig>()?;
+    m.add_class::<export::AtofExporter>()?;
+    m.add_class::<export::AtifExporter>()?;
+    m.add_class::<export_otlp::OpenTelemetryConfig>()?;
+    m.add_class::<export_otlp::OpenTelemetrySubscriber>()?;
+    m.add_class::<export_otlp::OpenInferenceConfig>()?;
+    m.add_class::<export_otlp::OpenInferenceSubscriber>()?;
+    m.add_function(wrap_pyfunction!(export::shutdown_exporters, m)?)?;
     m.add("_scope_var", handles::scope_var(m.py())?)?;
     Ok(())
 }

@@ -134,7 +134,7 @@ pub fn request_arg<'py>(obj: &Bound<'py, PyAny>, arg: &str) -> PyResult<Bound<'p
     })
 }
 
-fn opt_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn opt_json<T: serde::de::DeserializeOwned>(
     obj: Option<&Bound<'_, PyAny>>,
     arg: &str,
 ) -> PyResult<Option<T>> {
@@ -147,7 +147,7 @@ fn opt_json<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn json_or_none(py: Python<'_>, v: Option<Value>) -> PyResult<Py<PyAny>> {
+pub(crate) fn json_or_none(py: Python<'_>, v: Option<Value>) -> PyResult<Py<PyAny>> {
     to_py(py, &v.unwrap_or(Value::Null))
 }
 
@@ -168,7 +168,11 @@ impl AnnotatedLLMRequest {
 #[pymethods]
 impl AnnotatedLLMRequest {
     #[new]
-    #[pyo3(signature = (messages, *, model=None, params=None, tools=None, tool_choice=None, extra=None))]
+    #[pyo3(signature = (messages, *, model=None, params=None, tools=None, tool_choice=None, extra=None,
+        store=None, previous_response_id=None, truncation=None, reasoning=None, include=None, user=None,
+        metadata=None, service_tier=None, parallel_tool_calls=None, max_output_tokens=None,
+        max_tool_calls=None, top_logprobs=None, stream=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         messages: &Bound<'_, PyAny>,
         model: Option<String>,
@@ -176,9 +180,22 @@ impl AnnotatedLLMRequest {
         tools: Option<&Bound<'_, PyAny>>,
         tool_choice: Option<&Bound<'_, PyAny>>,
         extra: Option<&Bound<'_, PyAny>>,
+        store: Option<&Bound<'_, PyAny>>,
+        previous_response_id: Option<&Bound<'_, PyAny>>,
+        truncation: Option<&Bound<'_, PyAny>>,
+        reasoning: Option<&Bound<'_, PyAny>>,
+        include: Option<&Bound<'_, PyAny>>,
+        user: Option<&Bound<'_, PyAny>>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        service_tier: Option<&Bound<'_, PyAny>>,
+        parallel_tool_calls: Option<&Bound<'_, PyAny>>,
+        max_output_tokens: Option<&Bound<'_, PyAny>>,
+        max_tool_calls: Option<&Bound<'_, PyAny>>,
+        top_logprobs: Option<&Bound<'_, PyAny>>,
+        stream: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let messages: Vec<Value> = opt_json(Some(messages), "messages")?.unwrap_or_default();
-        Ok(Self {
+        let mut this = Self {
             inner: AnnotatedLlmRequest {
                 messages,
                 model,
@@ -186,8 +203,31 @@ impl AnnotatedLLMRequest {
                 tools: opt_json(tools, "tools")?,
                 tool_choice: opt_json(tool_choice, "tool_choice")?,
                 extra: opt_json(extra, "extra")?.unwrap_or_default(),
+                ..AnnotatedLlmRequest::default()
             },
-        })
+        };
+        // The request options go through their setters, which validate each one.
+        let options = [
+            store,
+            previous_response_id,
+            truncation,
+            reasoning,
+            include,
+            user,
+            metadata,
+            service_tier,
+            parallel_tool_calls,
+            max_output_tokens,
+            max_tool_calls,
+            top_logprobs,
+            stream,
+        ];
+        for (name, v) in crate::annotated_fields::REQUEST_OPTIONS.iter().zip(options) {
+            if let Some(v) = v {
+                this.set_option(name, v)?;
+            }
+        }
+        Ok(this)
     }
     /// Return normalized message objects.
     #[getter]

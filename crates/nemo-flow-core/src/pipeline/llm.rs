@@ -127,11 +127,11 @@ pub fn request_intercepts(
             break;
         }
     }
-    if let (Some(c), Some(a)) = (codec, &annotated) {
-        if Some(a) != decoded.as_ref() {
+    if let (Some(c), Some(a), Some(before)) = (codec, &annotated, &decoded) {
+        if a != before {
             let headers = req.headers.clone();
             req = c
-                .encode(a, &req)
+                .encode_edits(before, a, &req)
                 .map_err(|error| codec_error(c.name(), "encode", error))?;
             req.headers = headers;
         }
@@ -162,6 +162,20 @@ pub fn start(
     codec: Option<&dyn LlmCodec>,
     opts: LlmOptions,
 ) -> FlowResult<Arc<LlmHandle>> {
+    start_with(context, parent_uuid, name, request, codec, None, opts)
+}
+
+/// [`start`], given the annotation already decoded from the unsanitized request (reused
+/// when no sanitizer changes the request).
+fn start_with(
+    context: &Arc<ScopeNode>,
+    parent_uuid: Uuid,
+    name: &str,
+    request: &mut LazyRequest<'_>,
+    codec: Option<&dyn LlmCodec>,
+    decoded: Option<AnnotatedLlmRequest>,
+    opts: LlmOptions,
+) -> FlowResult<Arc<LlmHandle>> {
     let handle = Arc::new(LlmHandle {
         span: CallSpan::new(
             context,
@@ -177,9 +191,12 @@ pub fn start(
     let subs = subscribers_for(context);
     if !subs.is_empty() {
         let mut profile = handle.profile();
+        let sanitizers = !visible(context, |m| &m.llm_sanitize_request).is_empty();
         let data = match sanitize_request(context, request.get()?.clone()) {
             Ok(sanitized) => {
-                if let Some(c) = codec {
+                if let (Some(a), false) = (decoded, sanitizers) {
+                    profile.insert("annotated_request".into(), a.to_json());
+                } else if let Some(c) = codec {
                     match c.decode(&sanitized) {
                         Ok(a) => {
                             profile.insert("annotated_request".into(), a.to_json());
@@ -216,7 +233,17 @@ pub fn begin(
 ) -> FlowResult<LlmBegin> {
     check_guardrails(context, parent_uuid, Some(name), request, &opts.metadata)?;
     let new_request = request_intercepts(context, name, request, codec)?;
-    let handle = start(context, parent_uuid, name, request, codec, opts)?;
+    // With no intercept the request has not been decoded yet. When the start event will
+    // record the annotation, decode it now so that a payload the codec cannot read fails the
+    // call before it starts (as it does when intercepts decode it); unobserved, it is not
+    // decoded at all.
+    let decoded = match (codec, &new_request) {
+        (Some(c), None) if !subscribers_for(context).is_empty() => {
+            Some(decode_annotated(c, request.get()?)?)
+        }
+        _ => None,
+    };
+    let handle = start_with(context, parent_uuid, name, request, codec, decoded, opts)?;
     let (execution, stream_execution) = if streaming {
         (
             Arc::from(Vec::new()),
