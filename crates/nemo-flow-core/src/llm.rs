@@ -24,6 +24,15 @@ impl LlmRequest {
         Value::Object(m)
     }
 
+    /// [`LlmRequest::to_json`] as JSON text, written without copying the request.
+    pub fn to_json_text(&self) -> crate::event::JsonText {
+        let headers = serde_json::to_string(&self.headers).unwrap_or_else(|_| "{}".into());
+        crate::event::JsonText::trusted(format!(
+            r#"{{"headers":{headers},"content":{}}}"#,
+            self.content
+        ))
+    }
+
     /// Inverse of [`LlmRequest::to_json`].
     pub fn from_json(v: Value) -> Result<Self, String> {
         let Value::Object(mut m) = v else {

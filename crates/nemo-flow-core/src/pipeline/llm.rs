@@ -1,6 +1,7 @@
 //! LLM calls: managed (`begin` … `end`), streaming (`begin` … `chunk`* … `end`) and manual.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -192,7 +193,7 @@ fn start_with(
     if !subs.is_empty() {
         let mut profile = handle.profile();
         let sanitizers = !visible(context, |m| &m.llm_sanitize_request).is_empty();
-        let data = match sanitize_request(context, request.get()?.clone()) {
+        let data = match sanitize_request(context, Cow::Borrowed(request.get()?)) {
             Ok(sanitized) => {
                 if let (Some(a), false) = (decoded, sanitizers) {
                     profile.insert("annotated_request".into(), a.to_json());
@@ -204,9 +205,9 @@ fn start_with(
                         Err(e) => report(&format!("codec '{}' decode", c.name()), &e),
                     }
                 }
-                sanitized.to_json()
+                sanitized.to_json_text()
             }
-            Err(marker) => marker,
+            Err(marker) => JsonText::from_value(&marker),
         };
         let mut ev = handle.span.event(
             ScopeCategory::Start,
@@ -215,7 +216,7 @@ fn start_with(
             "llm",
         );
         ev.category_profile = Some(Box::new(profile));
-        ev.data = data.into();
+        ev.data = data;
         emit(&subs, ev);
     }
     Ok(handle)
@@ -293,7 +294,7 @@ pub fn end(
     ev.metadata = merge_metadata(&span.info.metadata, metadata).into();
     match recorded {
         Ok(response) => {
-            let data = match sanitize_response(&span.context, response) {
+            let data = match sanitize_response(&span.context, Cow::Borrowed(response)) {
                 Ok(sanitized) => {
                     let annotated = match annotation {
                         ResponseAnnotation::None => None,
@@ -314,7 +315,7 @@ pub fn end(
                     }
                     sanitized
                 }
-                Err(marker) => marker,
+                Err(marker) => Cow::Owned(marker),
             };
             ev.data = JsonText::from_value(if data.is_null() {
                 &span.info.data
@@ -371,8 +372,16 @@ impl LlmHandle {
     }
 }
 
-fn sanitize_request(context: &Arc<ScopeNode>, mut req: LlmRequest) -> Result<LlmRequest, Value> {
-    for e in visible(context, |m| &m.llm_sanitize_request).iter() {
+fn sanitize_request<'r>(
+    context: &Arc<ScopeNode>,
+    req: Cow<'r, LlmRequest>,
+) -> Result<Cow<'r, LlmRequest>, Value> {
+    let entries = visible(context, |m| &m.llm_sanitize_request);
+    if entries.is_empty() {
+        return Ok(req); // nothing to run: no copy of the request
+    }
+    let mut req = req.into_owned();
+    for e in entries.iter() {
         match (e.callback)(req) {
             Ok(r) => req = r,
             Err(err) => {
@@ -381,11 +390,19 @@ fn sanitize_request(context: &Arc<ScopeNode>, mut req: LlmRequest) -> Result<Llm
             }
         }
     }
-    Ok(req)
+    Ok(Cow::Owned(req))
 }
 
-fn sanitize_response(context: &Arc<ScopeNode>, mut v: Value) -> Result<Value, Value> {
-    for e in visible(context, |m| &m.llm_sanitize_response).iter() {
+fn sanitize_response<'v>(
+    context: &Arc<ScopeNode>,
+    v: Cow<'v, Value>,
+) -> Result<Cow<'v, Value>, Value> {
+    let entries = visible(context, |m| &m.llm_sanitize_response);
+    if entries.is_empty() {
+        return Ok(v); // nothing to run: no copy of the response
+    }
+    let mut v = v.into_owned();
+    for e in entries.iter() {
         match (e.callback)(v) {
             Ok(nv) => v = nv,
             Err(err) => {
@@ -394,7 +411,7 @@ fn sanitize_response(context: &Arc<ScopeNode>, mut v: Value) -> Result<Value, Va
             }
         }
     }
-    Ok(v)
+    Ok(Cow::Owned(v))
 }
 
 /// Decodes an annotated request with `codec` for the binding's `AnnotatedLLMRequest` type.

@@ -154,9 +154,13 @@ impl CallSpan {
 /// *before* marking the span ended, so a payload that fails to convert leaves the span open
 /// for a corrected end. Returns the subscribers and what to record, or `None` when nothing
 /// is subscribed.
-type Closed = (Arc<[Entry<Subscriber>]>, Result<Value, ErrorInfo>);
+type Closed<'v> = (Arc<[Entry<Subscriber>]>, Result<&'v Value, ErrorInfo>);
 
-fn close_span(span: &CallSpan, what: &str, outcome: Outcome<'_, '_>) -> FlowResult<Option<Closed>> {
+fn close_span<'v>(
+    span: &CallSpan,
+    what: &str,
+    outcome: Outcome<'_, 'v>,
+) -> FlowResult<Option<Closed<'v>>> {
     if span.is_ended() {
         return span.mark_ended(what).map(|_| None);
     }
@@ -165,7 +169,7 @@ fn close_span(span: &CallSpan, what: &str, outcome: Outcome<'_, '_>) -> FlowResu
         None
     } else {
         Some(match outcome {
-            Outcome::Ok(v) => Ok(v.get()?.clone()),
+            Outcome::Ok(v) => Ok(v.get()?),
             Outcome::Err(e) => Err(e),
         })
     };

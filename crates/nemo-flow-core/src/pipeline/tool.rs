@@ -203,7 +203,7 @@ pub fn end(
                 "tool sanitize-response guardrail",
                 |m| &m.tool_sanitize_response,
                 &span.info.name,
-                Cow::Owned(result),
+                Cow::Borrowed(result),
             );
             ev.data = JsonText::from_value(if data.is_null() {
                 &span.info.data
