@@ -52,6 +52,16 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A request body: its fields are named from the top level in errors (`messages[0]`,
+    /// not `content.messages[0]`), while a non-object body is reported as `content`.
+    pub fn body(codec: &'static str, content: &'a Value) -> Res<Self> {
+        let o = Self::of(codec, "content", content)?;
+        Ok(Self {
+            path: String::new(),
+            ..o
+        })
+    }
+
     /// The full name of `key` for error messages.
     pub fn at(&self, key: &str) -> String {
         if self.path.is_empty() {

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{
-    CallSpan, Lazy, LazyOf, Outcome, close_span, merge_metadata, redaction_marker,
-    report_sanitizer_failure, run_conditional,
+    CallSpan, Lazy, LazyOf, Outcome, close_span, merge_metadata, run_conditional, sanitized,
 };
 use crate::clock::{Timestamp, stamp};
 use crate::dispatch::{emit, report, subscribers_for};
@@ -377,20 +376,9 @@ fn sanitize_request<'r>(
     req: Cow<'r, LlmRequest>,
 ) -> Result<Cow<'r, LlmRequest>, Value> {
     let entries = visible(context, |m| &m.llm_sanitize_request);
-    if entries.is_empty() {
-        return Ok(req); // nothing to run: no copy of the request
-    }
-    let mut req = req.into_owned();
-    for e in entries.iter() {
-        match (e.callback)(req) {
-            Ok(r) => req = r,
-            Err(err) => {
-                report_sanitizer_failure("LLM sanitize-request guardrail", &e.name, &err);
-                return Err(redaction_marker(&e.name));
-            }
-        }
-    }
-    Ok(Cow::Owned(req))
+    sanitized(&entries, "LLM sanitize-request guardrail", req, |cb, r| {
+        cb(r)
+    })
 }
 
 fn sanitize_response<'v>(
@@ -398,20 +386,9 @@ fn sanitize_response<'v>(
     v: Cow<'v, Value>,
 ) -> Result<Cow<'v, Value>, Value> {
     let entries = visible(context, |m| &m.llm_sanitize_response);
-    if entries.is_empty() {
-        return Ok(v); // nothing to run: no copy of the response
-    }
-    let mut v = v.into_owned();
-    for e in entries.iter() {
-        match (e.callback)(v) {
-            Ok(nv) => v = nv,
-            Err(err) => {
-                report_sanitizer_failure("LLM sanitize-response guardrail", &e.name, &err);
-                return Err(redaction_marker(&e.name));
-            }
-        }
-    }
-    Ok(Cow::Owned(v))
+    sanitized(&entries, "LLM sanitize-response guardrail", v, |cb, v| {
+        cb(v)
+    })
 }
 
 /// Decodes an annotated request with `codec` for the binding's `AnnotatedLLMRequest` type.

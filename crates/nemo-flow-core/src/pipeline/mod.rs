@@ -197,8 +197,29 @@ pub fn redaction_marker(guardrail: &str) -> Value {
     ))
 }
 
-fn report_sanitizer_failure(family: &str, name: &str, err: &CallbackError) {
-    crate::dispatch::report(&format!("{family} '{name}'"), err);
+/// Runs `entries` (sanitize guardrails of one family) over `v`, copying it only when one is
+/// registered. A sanitizer that fails is reported and its marker replaces the whole payload
+/// (fail closed: the raw value is never recorded).
+fn sanitized<'v, T: Clone, F>(
+    entries: &[Entry<F>],
+    family: &str,
+    v: Cow<'v, T>,
+    call: impl Fn(&F, T) -> Result<T, CallbackError>,
+) -> Result<Cow<'v, T>, Value> {
+    if entries.is_empty() {
+        return Ok(v);
+    }
+    let mut v = v.into_owned();
+    for e in entries {
+        match call(&e.callback, v) {
+            Ok(nv) => v = nv,
+            Err(err) => {
+                crate::dispatch::report(&format!("{family} '{}'", e.name), &err);
+                return Err(redaction_marker(&e.name));
+            }
+        }
+    }
+    Ok(Cow::Owned(v))
 }
 
 /// Emits a guardrail scope pair around `check` and turns its verdict into a result.

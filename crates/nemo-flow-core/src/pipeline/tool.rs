@@ -5,10 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use uuid::Uuid;
 
-use super::{
-    CallSpan, Lazy, Outcome, close_span, merge_metadata, redaction_marker,
-    report_sanitizer_failure, run_conditional,
-};
+use super::{CallSpan, Lazy, Outcome, close_span, merge_metadata, run_conditional, sanitized};
 use crate::clock::Timestamp;
 use crate::dispatch::{emit, subscribers_for};
 use crate::error::{FlowError, FlowResult};
@@ -239,19 +236,5 @@ fn sanitize<'v>(
     name: &str,
     v: Cow<'v, Value>,
 ) -> Cow<'v, Value> {
-    let entries = visible(context, select);
-    if entries.is_empty() {
-        return v; // nothing to run: no copy of the payload
-    }
-    let mut v = v.into_owned();
-    for e in entries.iter() {
-        match (e.callback)(name, v) {
-            Ok(nv) => v = nv,
-            Err(err) => {
-                report_sanitizer_failure(family, &e.name, &err);
-                return Cow::Owned(redaction_marker(&e.name));
-            }
-        }
-    }
-    Cow::Owned(v)
+    sanitized(&visible(context, select), family, v, |cb, v| cb(name, v)).unwrap_or_else(Cow::Owned)
 }

@@ -304,11 +304,7 @@ impl LlmCodec for AnthropicMessagesCodec {
     }
 
     fn decode(&self, request: &LlmRequest) -> Res<AnnotatedLlmRequest> {
-        let o = Obj::of(NAME, "content", &request.content)?;
-        let o = Obj {
-            path: String::new(),
-            ..o
-        };
+        let o = Obj::body(NAME, &request.content)?;
         let mut messages = Vec::new();
         match o.get("system") {
             None => {}

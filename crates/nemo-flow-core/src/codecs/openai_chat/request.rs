@@ -51,11 +51,7 @@ impl LlmCodec for OpenAIChatCodec {
     }
 
     fn decode(&self, request: &LlmRequest) -> Res<AnnotatedLlmRequest> {
-        let o = Obj::of(NAME, "content", &request.content)?;
-        let o = Obj {
-            path: String::new(),
-            ..o
-        };
+        let o = Obj::body(NAME, &request.content)?;
         let messages = o.array("messages")?.cloned().unwrap_or_default();
         check_messages(NAME, &messages)?;
         let mut params = Map::new();

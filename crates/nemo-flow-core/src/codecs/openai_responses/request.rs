@@ -264,11 +264,7 @@ impl LlmCodec for OpenAIResponsesCodec {
     }
 
     fn decode(&self, request: &LlmRequest) -> Res<AnnotatedLlmRequest> {
-        let o = Obj::of(NAME, "content", &request.content)?;
-        let o = Obj {
-            path: String::new(),
-            ..o
-        };
+        let o = Obj::body(NAME, &request.content)?;
         let mut messages = Vec::new();
         if let Some(instr) = o.get("instructions") {
             let Value::String(s) = instr else {
