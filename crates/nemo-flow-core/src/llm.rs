@@ -217,7 +217,7 @@ pub trait LlmResponseCodec: Send + Sync {
 }
 
 /// Text of a message `content`: a string, or the `text` of its text parts joined.
-fn content_text(content: &Value) -> Option<String> {
+pub(crate) fn content_text(content: &Value) -> Option<String> {
     match content {
         Value::String(s) => Some(s.clone()),
         Value::Array(parts) => {

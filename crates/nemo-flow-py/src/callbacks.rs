@@ -15,7 +15,7 @@ use pyo3::types::PyString;
 use serde_json::Value;
 use std::sync::Arc;
 
-use crate::errors::callback_error;
+use crate::errors::{callback_error, type_name};
 use crate::events::wrap;
 use crate::json::{to_json, to_py};
 use crate::llm_types::{
@@ -36,7 +36,7 @@ fn reason(out: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
     out.cast::<PyString>().map(|s| Some(s.to_string())).map_err(|_| {
         pyo3::exceptions::PyTypeError::new_err(format!(
             "a conditional-execution guardrail must return None (allow) or a str rejection reason, got {}",
-            out.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            type_name(out)
         ))
     })
 }

@@ -21,11 +21,11 @@ use uuid::Uuid;
 
 use crate::callbacks::foreign_callable;
 use crate::codecs::{request_codec, response_codec as response_codec_arg};
+use crate::errors::type_name;
 use crate::errors::{IntoPyResult, MiddlewareError, ScopeError, carry, to_py_err};
 use crate::handles::{LLMHandle, ToolHandle, current_node};
 use crate::json::{opt_to_json, to_json, to_py, validate_json};
 use crate::llm_types::{PyLlmRequest, annotated_response_arg, request_arg};
-use crate::registration::type_name;
 use crate::scopes::{handle_arg, str_arg, timestamp_arg};
 use crate::types::{LLMAttributes, ToolAttributes};
 

@@ -16,11 +16,11 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
 use crate::callbacks::PyCodec;
+use crate::errors::type_name;
 use crate::json::{to_json, to_py};
 use crate::llm_types::{
     AnnotatedLLMRequest, AnnotatedLLMResponse, PyLlmRequest, annotated_request_arg, request_arg,
 };
-use crate::registration::type_name;
 
 /// A core codec failure as the Python exception it names (`ValueError` for bad payloads).
 fn raise(e: CallbackError) -> PyErr {

@@ -118,3 +118,11 @@ impl<T> IntoPyResult<T> for Result<T, FlowError> {
 pub fn carry(py: Python<'_>, err: PyErr) -> FlowError {
     FlowError::Callable(Box::new(callback_error(py, err)))
 }
+
+/// The class name of `obj`, for error messages.
+pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
+}

@@ -6,6 +6,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
+use crate::errors::type_name;
+
 const MAX_DEPTH: usize = 256;
 
 enum Problem {
@@ -132,13 +134,6 @@ impl Walker {
             type_name(obj)
         )))
     }
-}
-
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".into())
 }
 
 /// Converts `obj` to JSON; `arg` names it in the error.

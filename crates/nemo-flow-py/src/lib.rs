@@ -69,7 +69,7 @@ fn flush(py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
         Some(t) => Some(t.extract::<f64>().map_err(|_| {
             pyo3::exceptions::PyTypeError::new_err(format!(
                 "timeout: expected a number of seconds or None, got {}",
-                registration::type_name(t)
+                errors::type_name(t)
             ))
         })?),
     };

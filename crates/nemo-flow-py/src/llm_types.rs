@@ -4,6 +4,8 @@
 use nemo_flow_core::llm::{AnnotatedLlmRequest, AnnotatedLlmResponse, LlmRequest};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+
+use crate::errors::type_name;
 use pyo3::types::{PyDict, PyTuple};
 use serde_json::{Map, Value};
 
@@ -28,10 +30,7 @@ fn as_dict<'py>(obj: &Bound<'py, PyAny>, arg: &str, copy: bool) -> PyResult<Boun
     }
     Err(PyTypeError::new_err(format!(
         "{arg}: expected a dict, got {}",
-        obj.get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default()
+        type_name(obj)
     )))
 }
 
@@ -126,10 +125,7 @@ pub fn request_arg<'py>(obj: &Bound<'py, PyAny>, arg: &str) -> PyResult<Bound<'p
     obj.cast::<PyLlmRequest>().cloned().map_err(|_| {
         PyTypeError::new_err(format!(
             "{arg}: expected an LLMRequest, got {}",
-            obj.get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default()
+            type_name(obj)
         ))
     })
 }

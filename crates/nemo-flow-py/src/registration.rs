@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::callbacks as cb;
 use crate::errors::IntoPyResult;
+use crate::errors::type_name;
 use crate::handles::ScopeHandle;
 
 const FAMILIES: [&str; 12] = [
@@ -198,11 +199,4 @@ pub fn deregister(
 #[pyfunction]
 pub fn clear_global() -> usize {
     global().clear()
-}
-
-pub fn type_name(o: &Bound<'_, PyAny>) -> String {
-    o.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_default()
 }

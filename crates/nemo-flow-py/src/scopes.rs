@@ -10,12 +10,12 @@ use pyo3::types::PyString;
 use serde_json::Value;
 use std::sync::Arc;
 
+use crate::errors::type_name;
 use crate::errors::{IntoPyResult, ScopeError};
 use crate::handles::{
     ScopeHandle, ScopeStack, current_handle, current_node, set_current, set_current_handle,
 };
 use crate::json::{opt_to_json, validate_json};
-use crate::registration::type_name;
 use crate::types::{ScopeAttributes, scope_type_arg};
 
 /// Reads an optional timezone-aware `datetime` argument.

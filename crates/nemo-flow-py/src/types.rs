@@ -3,6 +3,8 @@
 use nemo_flow_core::types as core;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+
+use crate::errors::type_name;
 use pyo3::types::PyInt;
 
 /// Enum identifying the kind of execution scope.
@@ -72,10 +74,7 @@ pub fn scope_type_arg(obj: &Bound<'_, PyAny>) -> PyResult<core::ScopeType> {
     }
     Err(PyTypeError::new_err(format!(
         "scope_type: expected a ScopeType (e.g. ScopeType.Agent), got {}",
-        obj.get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default()
+        type_name(obj)
     )))
 }
 
@@ -172,10 +171,7 @@ fn flag_bits(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
     }
     Err(PyTypeError::new_err(format!(
         "attributes: expected {what} or an int bitmask, got {}",
-        obj.get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default()
+        type_name(obj)
     )))
 }
 

@@ -192,21 +192,6 @@ pub(crate) fn apply_extra(out: &mut Map<String, Value>, extra: &Map<String, Valu
     }
 }
 
-/// Text of a content value: a string, or the `text` of its text parts joined.
-pub(crate) fn text_of(content: &Value) -> Option<String> {
-    match content {
-        Value::String(s) => Some(s.clone()),
-        Value::Array(parts) => {
-            let texts: Vec<&str> = parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect();
-            (!texts.is_empty()).then(|| texts.join(""))
-        }
-        _ => None,
-    }
-}
-
 /// Tool-call arguments as JSON: a string is parsed when it holds JSON, else kept as is.
 pub(crate) fn parse_arguments(v: &Value) -> Value {
     match v {

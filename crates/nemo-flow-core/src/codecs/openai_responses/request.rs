@@ -3,11 +3,9 @@
 use serde_json::{Map, Value, json};
 
 use super::{NAME, OpenAIResponsesCodec};
-use crate::codecs::fields::{
-    Obj, Res, apply_extra, arguments_string, bad, encode_base, put, text_of,
-};
+use crate::codecs::fields::{Obj, Res, apply_extra, arguments_string, bad, encode_base, put};
 use crate::codecs::messages::{check_messages, stop_list};
-use crate::llm::{AnnotatedLlmRequest, LlmCodec, LlmRequest};
+use crate::llm::{AnnotatedLlmRequest, LlmCodec, LlmRequest, content_text};
 
 const OWNED: &[&str] = &[
     "instructions",
@@ -153,7 +151,7 @@ fn to_input(messages: &[Value]) -> Vec<Value> {
                 "call_id": m.get("tool_call_id").cloned().unwrap_or(Value::Null),
                 "output": match m.get("content") {
                     Some(c @ Value::String(_)) => c.clone(),
-                    Some(c) => Value::String(text_of(c).unwrap_or_default()),
+                    Some(c) => Value::String(content_text(c).unwrap_or_default()),
                     None => json!(""),
                 },
             })),
@@ -360,7 +358,10 @@ impl LlmCodec for OpenAIResponsesCodec {
                 .split_first()
                 .filter(|(m, _)| m.get("role") == Some(&json!("system")))
             {
-                instructions = first.get("content").and_then(text_of).map(Value::String);
+                instructions = first
+                    .get("content")
+                    .and_then(content_text)
+                    .map(Value::String);
                 messages = rest;
             }
         }
