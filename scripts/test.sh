@@ -3,6 +3,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+bash scripts/system-deps.sh
 bash scripts/dev-env.sh
 bash scripts/lint.sh
 cargo test --workspace --exclude nemo-flow-py
