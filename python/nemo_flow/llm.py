@@ -10,6 +10,7 @@ from inspect import isawaitable
 from typing import Any
 
 from . import _drive
+from ._model_decorator import call_model, stream_model
 from ._native import LlmCall as _LlmCall
 from ._native import LLMHandle, LLMRequest
 from ._native import llm_call as call
@@ -24,12 +25,14 @@ __all__ = [
     "LlmStreamSync",
     "call",
     "call_end",
+    "call_model",
     "conditional_execution",
     "execute",
     "execute_sync",
     "request_intercepts",
     "stream_execute",
     "stream_execute_sync",
+    "stream_model",
 ]
 
 _log = logging.getLogger("nemo_flow")

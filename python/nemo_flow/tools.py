@@ -13,8 +13,18 @@ from ._native import tool_call as call
 from ._native import tool_call_end as call_end
 from ._native import tool_conditional_execution as conditional_execution
 from ._native import tool_request_intercepts as request_intercepts
+from ._tool_decorator import tool
 
-__all__ = ["ToolHandle", "call", "call_end", "conditional_execution", "execute", "execute_sync", "request_intercepts"]
+__all__ = [
+    "ToolHandle",
+    "call",
+    "call_end",
+    "conditional_execution",
+    "execute",
+    "execute_sync",
+    "request_intercepts",
+    "tool",
+]
 
 _FAMILY = "tool execution intercept"
 

@@ -1,0 +1,292 @@
+"""``@tools.tool``: every call of the function is a managed tool call.
+
+A call binds its arguments to the function's parameters; that dict is the tool call's args
+(what guardrails, intercepts and events see), and the args that come out of the request
+intercepts are passed back to the function as keyword arguments. The call itself goes
+through ``tools.execute`` / ``tools.execute_sync``: one pipeline, nothing run twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from types import CodeType
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar, cast, overload
+
+from . import tools
+from ._decorating import check_function, check_name, is_method, kind_of, signature_of
+from ._native import ToolAttributes
+
+if TYPE_CHECKING:
+    from .typed import Codec
+
+    ArgsCodec: TypeAlias = Codec[Any] | Mapping[str, Codec[Any]]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_API = "tools.tool"
+
+
+@overload
+def tool(name: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def tool(
+    name: str | None = None,
+    *,
+    args_codec: ArgsCodec | None = None,
+    result_codec: Codec[Any] | None = None,
+    attributes: ToolAttributes | int | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def tool(
+    name: Any = None,
+    *,
+    args_codec: ArgsCodec | None = None,
+    result_codec: Codec[Any] | None = None,
+    attributes: ToolAttributes | int | None = None,
+) -> Any:
+    """Decorator: each call of the function (sync or async, plain or a method) is a managed
+    tool call named ``name`` (default: the function's ``__name__``), through the same pipeline
+    as :func:`nemo_flow.tools.execute`.
+
+    The args are the bound arguments as a dict (defaults applied, ``self``/``cls`` left out);
+    a request intercept's edits reach the function as keyword arguments. The values must be
+    JSON unless converted by ``args_codec``: one :class:`nemo_flow.typed.Codec` for every
+    argument, or a mapping from parameter name to codec (the others stay JSON).
+    ``result_codec`` converts the return value to JSON for the pipeline and back for the
+    caller. The wrapper keeps the function's name, docstring and signature; the function's
+    own exceptions reach the caller unchanged.
+    """
+    if callable(name) and not isinstance(name, str):
+        return _decorate(name, None, None, None, None)
+    check_name(name, _API)
+    _check_args_codec(args_codec)
+    if result_codec is not None:
+        _check_codec(result_codec, "result_codec")
+    if attributes is not None:
+        ToolAttributes(attributes)  # refuses a bad value now, not on the first call
+
+    def decorator(func: Callable[P, R]) -> Callable[P, R]:
+        return _decorate(func, name, args_codec, result_codec, attributes)
+
+    return decorator
+
+
+def _check_codec(codec: Any, arg: str) -> None:
+    if not (callable(getattr(codec, "to_json", None)) and callable(getattr(codec, "from_json", None))):
+        raise TypeError(f"{_API}: {arg}: expected a codec with to_json() and from_json(), got {type(codec).__name__}")
+
+
+def _check_args_codec(codec: Any) -> None:
+    if codec is None or not isinstance(codec, Mapping):
+        if codec is not None:
+            _check_codec(codec, "args_codec")
+        return
+    for key, c in codec.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{_API}: args_codec: keys must be parameter names (str), got {key!r}")
+        _check_codec(c, f"args_codec[{key!r}]")
+
+
+def _decorate(
+    func: Callable[P, R],
+    name: str | None,
+    args_codec: ArgsCodec | None,
+    result_codec: Codec[Any] | None,
+    attributes: Any,
+) -> Callable[P, R]:
+    check_function(func, _API)
+    kind = kind_of(func)
+    if kind in ("generator", "async_generator"):
+        raise TypeError(f"{_API}: {func.__qualname__} is a generator function; a tool call returns one result")
+    sig = signature_of(func, _API)
+    method = is_method(sig)
+    params = list(sig.parameters.values())[1 if method else 0 :]
+    tool_sig = sig.replace(parameters=params)
+    codecs = _codecs_by_param(args_codec, [p.name for p in params], func)
+    bind = _binder(tool_sig, codecs)
+    invoke = _invoker(func, params, codecs, result_codec, kind == "coroutine")
+    tool_name = name or getattr(func, "__name__", None) or type(func).__name__
+    code = getattr(func, "__code__", None)
+    decode = result_codec.from_json if result_codec is not None else None
+
+    def explain(exc: BaseException) -> None:
+        if codecs is None and str(exc).startswith("args[") and not _raised_in(exc, code):
+            exc.add_note(
+                f"{_API} '{tool_name}': every argument must be JSON; give the decorator an args_codec "
+                "(e.g. nemo_flow.typed.BestEffortAnyCodec()) to convert other values"
+            )
+
+    if kind == "coroutine":
+        execute = tools.execute
+
+        async def tool_call(*args: Any, **kwargs: Any) -> Any:
+            if method:
+                run: Callable[[Any], Any] = functools.partial(invoke, args[0])
+                args = args[1:]
+            else:
+                run = invoke
+            try:
+                raw = await execute(tool_name, bind(args, kwargs), run, attributes=attributes)
+            except (TypeError, ValueError) as exc:
+                explain(exc)
+                raise
+            return raw if decode is None else decode(raw)
+
+        return cast("Callable[P, R]", functools.wraps(func)(tool_call))
+
+    execute_sync = tools.execute_sync
+
+    def tool_call_sync(*args: Any, **kwargs: Any) -> Any:
+        if method:
+            run: Callable[[Any], Any] = functools.partial(invoke, args[0])
+            args = args[1:]
+        else:
+            run = invoke
+        try:
+            raw = execute_sync(tool_name, bind(args, kwargs), run, attributes=attributes)
+        except (TypeError, ValueError) as exc:
+            explain(exc)
+            raise
+        return raw if decode is None else decode(raw)
+
+    return cast("Callable[P, R]", functools.wraps(func)(tool_call_sync))
+
+
+def _codecs_by_param(
+    codec: ArgsCodec | None, names: list[str], func: Callable[..., Any]
+) -> dict[str, Codec[Any]] | None:
+    if codec is None:
+        return None
+    if not isinstance(codec, Mapping):
+        return dict.fromkeys(names, codec)
+    unknown = sorted(set(codec) - set(names))
+    if unknown:
+        raise ValueError(
+            f"{_API}: args_codec names {unknown}, which {func.__qualname__} has no parameter for "
+            f"(its parameters: {names})"
+        )
+    return dict(codec)
+
+
+def _binder(
+    sig: inspect.Signature, codecs: dict[str, Codec[Any]] | None
+) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]:
+    """Positional and keyword arguments -> the args dict. The common shapes (all positional,
+    or exactly the parameters by keyword) skip ``Signature.bind``."""
+    names = tuple(sig.parameters)
+    plain = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in sig.parameters.values())
+    n = len(names) if plain else -1
+    keys = frozenset(names) if all(p.kind in _BY_KEYWORD for p in sig.parameters.values()) else None
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if len(args) == n and not kwargs:
+            return dict(zip(names, args, strict=True))
+        if not args and kwargs.keys() == keys:
+            return kwargs
+        bound = sig.bind(*args, **kwargs)  # a wrong call raises TypeError here, before any event
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    if codecs is None:
+        return bind
+
+    def bind_encoded(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        d = bind(args, kwargs)
+        return {k: (codecs[k].to_json(v) if k in codecs else v) for k, v in d.items()}
+
+    return bind_encoded
+
+
+_BY_KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _invoker(
+    func: Callable[..., Any],
+    params: list[inspect.Parameter],
+    codecs: dict[str, Codec[Any]] | None,
+    result_codec: Codec[Any] | None,
+    is_async: bool,
+) -> Callable[..., Any]:
+    """The callable the pipeline runs: ``invoke([self,] args)`` calls the function with the
+    (possibly intercepted) args, decoded by the codecs."""
+    call = _caller(func, params)
+    if codecs is not None:
+        inner_call = call
+
+        def call(lead: tuple[Any, ...], d: Any) -> Any:
+            return inner_call(lead, {k: (codecs[k].from_json(v) if k in codecs else v) for k, v in d.items()})
+
+    if result_codec is not None:
+        encode = result_codec.to_json
+        plain_call = call
+        if is_async:
+
+            async def encoded_async(lead: tuple[Any, ...], d: Any) -> Any:
+                return encode(await plain_call(lead, d))
+
+            call = encoded_async
+        else:
+
+            def encoded(lead: tuple[Any, ...], d: Any) -> Any:
+                return encode(plain_call(lead, d))
+
+            call = encoded
+
+    final = call
+
+    def invoke(*lead_and_args: Any) -> Any:
+        return final(lead_and_args[:-1], lead_and_args[-1])
+
+    if codecs is None and result_codec is None and _simple(params):
+        # The hot path: one frame between the pipeline and the function.
+        def invoke_simple(*lead_and_args: Any) -> Any:
+            if len(lead_and_args) == 1:
+                return func(**lead_and_args[0])
+            return func(lead_and_args[0], **lead_and_args[1])
+
+        return invoke_simple
+    return invoke
+
+
+def _simple(params: list[inspect.Parameter]) -> bool:
+    return all(p.kind in _BY_KEYWORD for p in params)
+
+
+def _caller(func: Callable[..., Any], params: list[inspect.Parameter]) -> Callable[[tuple[Any, ...], Any], Any]:
+    """Calls ``func(*lead, ...)`` from an args dict: positional-only parameters and
+    ``*args`` positionally, ``**kwargs`` spread, every other parameter by keyword."""
+    if _simple(params):
+        return lambda lead, d: func(*lead, **d)
+    P_ = inspect.Parameter
+
+    def call(lead: tuple[Any, ...], d: Any) -> Any:
+        d = dict(d)
+        positional = list(lead)
+        for p in params:
+            if p.kind is P_.POSITIONAL_ONLY and p.name in d:
+                positional.append(d.pop(p.name))
+            elif p.kind is P_.VAR_POSITIONAL:
+                positional.extend(d.pop(p.name, ()))
+            elif p.kind is P_.VAR_KEYWORD:
+                d.update(d.pop(p.name, {}))
+        return func(*positional, **d)
+
+    return call
+
+
+def _raised_in(exc: BaseException, code: CodeType | None) -> bool:
+    """Whether ``exc`` passed through a frame of ``code`` (the function ran and raised)."""
+    if code is None:
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            return True
+        tb = tb.tb_next
+    return False
