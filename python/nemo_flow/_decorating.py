@@ -22,6 +22,11 @@ def check_function(func: Any, api: str) -> None:
         raise TypeError(f"{api}: expected a function to decorate, got {type(func).__name__}")
 
 
+def is_decoratee(name: Any) -> bool:
+    """Whether a decorator factory's first argument is the function (bare ``@decorator``)."""
+    return isinstance(name, (classmethod, staticmethod)) or (callable(name) and not isinstance(name, str))
+
+
 def check_name(name: Any, api: str) -> None:
     if name is not None and (not isinstance(name, str) or not name):
         raise TypeError(f"{api}: name: expected a non-empty str or None, got {name!r}")

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
 from . import llm
-from ._decorating import check_function, check_name, is_method, kind_of, signature_of
+from ._decorating import check_function, check_name, is_decoratee, is_method, kind_of, signature_of
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -112,7 +112,7 @@ def call_model(
     by the request intercepts; its response (JSON, or an SDK object with ``model_dump``) is
     what the caller gets back. Signature, docstring and exceptions are kept.
     """
-    if callable(name) and not isinstance(name, str):
+    if is_decoratee(name):
         return _call_model(name, None, None, None, None)
     _parse(name, "llm.call_model", codec, response_codec, model_name)
 
@@ -180,7 +180,7 @@ def stream_model(
     chunks as the response. Each chunk emits one ``llm.chunk`` mark as the consumer receives
     it, and the call ends exactly once: when the stream ends, fails or is closed.
     """
-    if callable(name) and not isinstance(name, str):
+    if is_decoratee(name):
         return _stream_model(name, None, ChunkList, None, None, None)
     _parse(name, "llm.stream_model", codec, response_codec, model_name)
     if not callable(collector):

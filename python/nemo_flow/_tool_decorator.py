@@ -15,7 +15,7 @@ from types import CodeType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar, cast, overload
 
 from . import tools
-from ._decorating import check_function, check_name, is_method, kind_of, signature_of
+from ._decorating import check_function, check_name, is_decoratee, is_method, kind_of, signature_of
 from ._native import ToolAttributes
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def tool(
     caller. The wrapper keeps the function's name, docstring and signature; the function's
     own exceptions reach the caller unchanged.
     """
-    if callable(name) and not isinstance(name, str):
+    if is_decoratee(name):
         return _decorate(name, None, None, None, None)
     check_name(name, _API)
     _check_args_codec(args_codec)

@@ -14,7 +14,7 @@ import functools
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, ParamSpec, TypeVar, overload
 
-from ._decorating import check_function, check_name, is_method, kind_of, signature_of
+from ._decorating import check_function, check_name, is_decoratee, is_method, kind_of, signature_of
 from ._native import ScopeContext as _NativeScopeContext
 from ._native import ScopeHandle, ScopeType, end_detached, start_detached
 from ._native import _scope_var as _current
@@ -148,7 +148,7 @@ def traced(
     (``break``, ``close()``, ``aclose()``). An exception is recorded on the end event and
     propagates unchanged. The wrapper keeps the function's name, docstring and signature.
     """
-    if callable(name) and not isinstance(name, str):
+    if is_decoratee(name):
         return _decorate(name, None, ScopeType.Function, True, True)
     check_name(name, _API)
     _NativeScopeContext("scope", scope_type)  # checks scope_type now; enters nothing
