@@ -11,23 +11,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from . import llm
 from ._decorating import check_function, check_name, is_decoratee, is_method, kind_of, signature_of
 
+if TYPE_CHECKING:
+    from .codecs import StreamCollector
+
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class StreamCollector(Protocol):
-    """What ``stream_model(collector=...)`` makes per call: ``collect(chunk)`` for each chunk,
-    ``finalize()`` once at the end for the response the end event records. The built-in
-    ``OpenAIChatStreamCollector`` and its siblings are such classes."""
-
-    def collect(self, chunk: Any) -> Any: ...
-
-    def finalize(self) -> Any: ...
 
 
 class ChunkList:

@@ -259,25 +259,32 @@ def _simple(params: list[inspect.Parameter]) -> bool:
 
 
 def _caller(func: Callable[..., Any], params: list[inspect.Parameter]) -> Callable[[tuple[Any, ...], Any], Any]:
-    """Calls ``func(*lead, ...)`` from an args dict: positional-only parameters and
-    ``*args`` positionally, ``**kwargs`` spread, every other parameter by keyword."""
+    """Calls ``func(*lead, ...)`` from an args dict: positional-only parameters (and, when
+    there is a ``*args``, every parameter before it) and ``*args`` positionally, ``**kwargs``
+    spread, every other parameter by keyword."""
     if _simple(params):
         return lambda lead, d: func(*lead, **d)
-    P_ = inspect.Parameter
+    kinds = [p.kind for p in params]
+    var_pos = kinds.index(_VAR_POSITIONAL) if _VAR_POSITIONAL in kinds else -1
+    positional = [p.name for i, p in enumerate(params) if i < var_pos or p.kind is _POSITIONAL_ONLY]
+    star = params[var_pos].name if var_pos >= 0 else None
+    star_star = next((p.name for p in params if p.kind is _VAR_KEYWORD), None)
 
     def call(lead: tuple[Any, ...], d: Any) -> Any:
         d = dict(d)
-        positional = list(lead)
-        for p in params:
-            if p.kind is P_.POSITIONAL_ONLY and p.name in d:
-                positional.append(d.pop(p.name))
-            elif p.kind is P_.VAR_POSITIONAL:
-                positional.extend(d.pop(p.name, ()))
-            elif p.kind is P_.VAR_KEYWORD:
-                d.update(d.pop(p.name, {}))
-        return func(*positional, **d)
+        args = [*lead, *(d.pop(n) for n in positional if n in d)]
+        if star is not None:
+            args.extend(d.pop(star, ()))
+        if star_star is not None:
+            d.update(d.pop(star_star, {}))
+        return func(*args, **d)
 
     return call
+
+
+_POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY
+_VAR_POSITIONAL = inspect.Parameter.VAR_POSITIONAL
+_VAR_KEYWORD = inspect.Parameter.VAR_KEYWORD
 
 
 def _raised_in(exc: BaseException, code: CodeType | None) -> bool:
