@@ -109,8 +109,12 @@ def _decorate(
     params = list(sig.parameters.values())[1 if method else 0 :]
     tool_sig = sig.replace(parameters=params)
     codecs = _codecs_by_param(args_codec, [p.name for p in params], func)
-    bind = _binder(tool_sig, codecs)
-    invoke = _invoker(func, params, codecs, result_codec, kind == "coroutine")
+    n, by_position, bind = _binder(tool_sig, codecs)
+    call = _invoker(func, params, codecs, result_codec, kind == "coroutine")
+    if codecs is None and result_codec is None and _simple(params):
+        invoke: Callable[[Any], Any] = _direct_invoker(func, params)
+    else:
+        invoke = functools.partial(call, ())
     tool_name = name or getattr(func, "__name__", None) or type(func).__name__
     code = getattr(func, "__code__", None)
     decode = result_codec.from_json if result_codec is not None else None
@@ -122,12 +126,26 @@ def _decorate(
                 "(e.g. nemo_flow.typed.BestEffortAnyCodec()) to convert other values"
             )
 
+    if kind == "coroutine" and not method and decode is None and attributes is None:
+        execute = tools.execute
+
+        async def hot_tool_call(*args: Any, **kwargs: Any) -> Any:
+            # The common case, written out: what it adds to tools.execute is on the hot path.
+            d = by_position(args) if len(args) == n and not kwargs else bind(args, kwargs)
+            try:
+                return await execute(tool_name, d, invoke)
+            except (TypeError, ValueError) as exc:
+                explain(exc)
+                raise
+
+        return cast("Callable[P, R]", functools.wraps(func)(hot_tool_call))
+
     if kind == "coroutine":
         execute = tools.execute
 
         async def tool_call(*args: Any, **kwargs: Any) -> Any:
             if method:
-                run: Callable[[Any], Any] = functools.partial(invoke, args[0])
+                run: Callable[[Any], Any] = functools.partial(call, args[:1])
                 args = args[1:]
             else:
                 run = invoke
@@ -144,7 +162,7 @@ def _decorate(
 
     def tool_call_sync(*args: Any, **kwargs: Any) -> Any:
         if method:
-            run: Callable[[Any], Any] = functools.partial(invoke, args[0])
+            run: Callable[[Any], Any] = functools.partial(call, args[:1])
             args = args[1:]
         else:
             run = invoke
@@ -174,19 +192,54 @@ def _codecs_by_param(
     return dict(codec)
 
 
-def _binder(
-    sig: inspect.Signature, codecs: dict[str, Codec[Any]] | None
-) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]:
-    """Positional and keyword arguments -> the args dict. The common shapes (all positional,
-    or exactly the parameters by keyword) skip ``Signature.bind``."""
+def _direct_invoker(func: Callable[..., Any], params: list[inspect.Parameter]) -> Callable[[Any], Any]:
+    """``invoke(args)`` = ``func(**args)``, but when ``args`` holds exactly the parameters it
+    passes them positionally (keyword-only ones by keyword), which CPython does several times
+    faster than unpacking a dict. Anything else (an intercept added or dropped a key) goes
+    through ``func(**args)`` and fails, or not, exactly as that would."""
+    lookups = "; ".join(f"a{i} = d[{p.name!r}]" for i, p in enumerate(params))
+    call = ", ".join(
+        f"a{i}" if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD else f"{p.name}=a{i}" for i, p in enumerate(params)
+    )
+    source = (
+        "def invoke(d):\n"
+        f"    if len(d) != {len(params)}:\n"
+        "        return f(**d)\n"
+        "    try:\n"
+        f"        {lookups or 'pass'}\n"
+        "    except (LookupError, TypeError):\n"
+        "        return f(**d)\n"
+        f"    return f({call})\n"
+    )
+    invoke: Callable[[Any], Any] = _compile(source, "invoke", func)
+    return invoke
+
+
+def _compile(source: str, name: str, f: Any) -> Any:
+    """Builds a small function from generated source (as ``collections.namedtuple`` does).
+    The source only ever holds parameter names that are Python identifiers (keyword-only names
+    in a call) or repr() string literals, generated variable names and integers."""
+    namespace: dict[str, Any] = {"f": f}
+    exec(source, namespace)
+    return namespace[name]
+
+
+def _binder(sig: inspect.Signature, codecs: dict[str, Codec[Any]] | None) -> tuple[int, ByPosition, Bind]:
+    """Positional and keyword arguments -> the args dict, as ``(n, by_position, bind)``:
+    ``by_position(args)`` is the fast path for exactly ``n`` positional arguments and no
+    keywords (``n`` is -1 when there is none); ``bind(args, kwargs)`` handles every call.
+    The common shapes skip ``Signature.bind``."""
     names = tuple(sig.parameters)
     plain = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in sig.parameters.values())
     n = len(names) if plain else -1
     keys = frozenset(names) if all(p.kind in _BY_KEYWORD for p in sig.parameters.values()) else None
+    # A dict display is several times faster than dict(zip(...)) for a few arguments; the keys
+    # are written as repr() string literals, so no name can inject code (as in namedtuple).
+    by_position: ByPosition = eval("lambda a: {" + ", ".join(f"{k!r}: a[{i}]" for i, k in enumerate(names)) + "}")
 
     def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if len(args) == n and not kwargs:
-            return dict(zip(names, args, strict=True))
+            return by_position(args)
         if not args and kwargs.keys() == keys:
             return kwargs
         bound = sig.bind(*args, **kwargs)  # a wrong call raises TypeError here, before any event
@@ -194,13 +247,17 @@ def _binder(
         return dict(bound.arguments)
 
     if codecs is None:
-        return bind
+        return n, by_position, bind
 
     def bind_encoded(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         d = bind(args, kwargs)
         return {k: (codecs[k].to_json(v) if k in codecs else v) for k, v in d.items()}
 
-    return bind_encoded
+    return -1, by_position, bind_encoded
+
+
+ByPosition = Callable[[tuple[Any, ...]], dict[str, Any]]
+Bind = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]
 
 
 _BY_KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -212,46 +269,31 @@ def _invoker(
     codecs: dict[str, Codec[Any]] | None,
     result_codec: Codec[Any] | None,
     is_async: bool,
-) -> Callable[..., Any]:
-    """The callable the pipeline runs: ``invoke([self,] args)`` calls the function with the
-    (possibly intercepted) args, decoded by the codecs."""
+) -> Callable[[tuple[Any, ...], Any], Any]:
+    """``call(lead, args)``: calls ``func(*lead, ...)`` with the (possibly intercepted) args,
+    decoded by the codecs; its result encoded by ``result_codec``. ``lead`` is ``(self,)``
+    for methods."""
     call = _caller(func, params)
     if codecs is not None:
-        inner_call = call
+        by_keyword = call
 
         def call(lead: tuple[Any, ...], d: Any) -> Any:
-            return inner_call(lead, {k: (codecs[k].from_json(v) if k in codecs else v) for k, v in d.items()})
+            return by_keyword(lead, {k: (codecs[k].from_json(v) if k in codecs else v) for k, v in d.items()})
 
-    if result_codec is not None:
-        encode = result_codec.to_json
-        plain_call = call
-        if is_async:
+    if result_codec is None:
+        return call
+    encode, typed_call = result_codec.to_json, call
+    if is_async:
 
-            async def encoded_async(lead: tuple[Any, ...], d: Any) -> Any:
-                return encode(await plain_call(lead, d))
+        async def encoded_async(lead: tuple[Any, ...], d: Any) -> Any:
+            return encode(await typed_call(lead, d))
 
-            call = encoded_async
-        else:
+        return encoded_async
 
-            def encoded(lead: tuple[Any, ...], d: Any) -> Any:
-                return encode(plain_call(lead, d))
+    def encoded(lead: tuple[Any, ...], d: Any) -> Any:
+        return encode(typed_call(lead, d))
 
-            call = encoded
-
-    final = call
-
-    def invoke(*lead_and_args: Any) -> Any:
-        return final(lead_and_args[:-1], lead_and_args[-1])
-
-    if codecs is None and result_codec is None and _simple(params):
-        # The hot path: one frame between the pipeline and the function.
-        def invoke_simple(*lead_and_args: Any) -> Any:
-            if len(lead_and_args) == 1:
-                return func(**lead_and_args[0])
-            return func(lead_and_args[0], **lead_and_args[1])
-
-        return invoke_simple
-    return invoke
+    return encoded
 
 
 def _simple(params: list[inspect.Parameter]) -> bool:
