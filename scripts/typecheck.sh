@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lint and type gates for the Python package: ruff (lint + format), mypy --strict (the package
-# and tests/typing), and
-# stubtest of python/nemo_flow/_native.pyi against the built extension module.
+# and tests/typing), and stubtest of
+# python/nemo_flow/_native.pyi against the built extension module.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
