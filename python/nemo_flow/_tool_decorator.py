@@ -144,11 +144,7 @@ def _decorate(
         execute = tools.execute
 
         async def tool_call(*args: Any, **kwargs: Any) -> Any:
-            if method:
-                run: Callable[[Any], Any] = functools.partial(call, args[:1])
-                args = args[1:]
-            else:
-                run = invoke
+            run, args = (functools.partial(call, args[:1]), args[1:]) if method else (invoke, args)
             try:
                 raw = await execute(tool_name, bind(args, kwargs), run, attributes=attributes)
             except (TypeError, ValueError) as exc:
@@ -161,11 +157,7 @@ def _decorate(
     execute_sync = tools.execute_sync
 
     def tool_call_sync(*args: Any, **kwargs: Any) -> Any:
-        if method:
-            run: Callable[[Any], Any] = functools.partial(call, args[:1])
-            args = args[1:]
-        else:
-            run = invoke
+        run, args = (functools.partial(call, args[:1]), args[1:]) if method else (invoke, args)
         try:
             raw = execute_sync(tool_name, bind(args, kwargs), run, attributes=attributes)
         except (TypeError, ValueError) as exc:

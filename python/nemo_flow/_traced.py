@@ -213,33 +213,23 @@ def _generator(func: Callable[..., Any], t: _Tracer) -> Callable[..., Any]:
         h = t.open(args, kwargs)
         items: list[Any] = []
         try:
-            token = _current.set(h)
-            try:
-                gen = func(*args, **kwargs)
-            finally:
-                _current.reset(token)
+            gen = func(*args, **kwargs)  # runs none of its code yet
             sent: Any = None
             thrown: BaseException | None = None
             while True:
-                token = _current.set(h)
                 try:
-                    item = gen.send(sent) if thrown is None else gen.throw(thrown)
+                    item = _run_in(h, gen.send, sent) if thrown is None else _run_in(h, gen.throw, thrown)
                 except StopIteration as stop:
                     result = stop.value
                     break
                 finally:
-                    _current.reset(token)
                     thrown = None
                 if t.capture_output:
                     items.append(project(item))
                 try:
                     sent = yield item
                 except GeneratorExit:
-                    token = _current.set(h)
-                    try:
-                        gen.close()
-                    finally:
-                        _current.reset(token)
+                    _run_in(h, gen.close)
                     raise
                 except BaseException as exc:
                     thrown = exc
@@ -255,21 +245,26 @@ def _generator(func: Callable[..., Any], t: _Tracer) -> Callable[..., Any]:
     return traced_iteration
 
 
+def _run_in(h: ScopeHandle, step: Callable[..., Any], *args: Any) -> Any:
+    """One synchronous step of the wrapped generator, with its scope current."""
+    token = _current.set(h)
+    try:
+        return step(*args)
+    finally:
+        _current.reset(token)
+
+
 def _async_generator(func: Callable[..., Any], t: _Tracer) -> Callable[..., Any]:
     async def traced_iteration(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         h = t.open(args, kwargs)
         items: list[Any] = []
         try:
-            token = _current.set(h)
-            try:
-                agen = func(*args, **kwargs)
-            finally:
-                _current.reset(token)
+            agen = func(*args, **kwargs)  # runs none of its code yet
             sent: Any = None
             thrown: BaseException | None = None
             while True:
                 token = _current.set(h)
-                try:
+                try:  # the step runs while awaited: the scope is current around the await
                     item = await (agen.asend(sent) if thrown is None else agen.athrow(thrown))
                 except StopAsyncIteration:
                     break
