@@ -34,6 +34,7 @@ TARGETS = {
 # case -> (baseline case, max extra ns per call)
 EXTRA = {
     "tool_decorated": ("tool_execute_bare", 1000.0),
+    "scope_push_pop": ("scope_push_pop_native", 500.0),  # the Python layer that adds `async with`
 }
 
 
@@ -51,13 +52,30 @@ async def gen(_req: Any) -> Any:
         yield c
 
 
-def time_batches(run: Callable[[int], float], seconds: float, repeats: int) -> float:
-    """Median ns/op of ``repeats`` batches, each sized to take about ``seconds``."""
+def batch_size(run: Callable[[int], float], seconds: float) -> int:
     n = 1
     while run(n) < seconds * 1e9 and n < 1 << 24:
         n *= 2
+    return n
+
+
+def time_batches(run: Callable[[int], float], seconds: float, repeats: int) -> float:
+    """Median ns/op of ``repeats`` batches, each sized to take about ``seconds``."""
+    n = batch_size(run, seconds)
     samples = [run(n) / n for _ in range(repeats)]
     return statistics.median(samples)
+
+
+def extra_ns(ref: Callable[[int], float], run: Callable[[int], float], seconds: float, repeats: int) -> float:
+    """What ``run`` costs per op beyond ``ref``: short batches of the two alternate, and the
+    fastest batch of each is compared, so load on a shared machine cancels out instead of
+    landing on whichever case it happened to hit."""
+    n = batch_size(ref, seconds / 100)
+    fastest_ref = fastest = float("inf")
+    for _ in range(repeats * 30):
+        fastest_ref = min(fastest_ref, ref(n) / n)
+        fastest = min(fastest, run(n) / n)
+    return fastest - fastest_ref
 
 
 def timed_async(body: Callable[[int], Any]) -> Callable[[int], float]:
@@ -143,6 +161,12 @@ def cases() -> dict[str, Callable[[int], float]]:
             with scope("s", agent):
                 pass
 
+    def scope_push_pop_native(n: int) -> None:
+        scope, agent = nf._native.ScopeContext, nf.ScopeType.Agent
+        for _ in range(n):
+            with scope("s", agent):
+                pass
+
     def mark(n: int) -> None:
         event = nf.scope.event
         for _ in range(n):
@@ -173,6 +197,7 @@ def cases() -> dict[str, Callable[[int], float]]:
         "tool_decorated": timed_async(tool_decorated),
         "tool_execute_sub": timed_async(with_subscriber(tool_execute)),
         "tool_execute_mw": timed_async(tool_execute_mw),
+        "scope_push_pop_native": timed_sync(scope_push_pop_native),
         "scope_push_pop": timed_sync(scope_push_pop),
         "mark": timed_sync(mark),
         "plain_stream_10_chunks": timed_async(plain_stream),
@@ -186,7 +211,8 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=7, help="batches per case (median is reported)")
     p.add_argument("--check", action="store_true", help="exit 1 when a target ratio is missed")
     a = p.parse_args()
-    results = {name: time_batches(run, a.seconds, a.repeats) for name, run in cases().items()}
+    runs = cases()
+    results = {name: time_batches(run, a.seconds, a.repeats) for name, run in runs.items()}
     base = results["await_tool"]
     missed = []
     print(f"{'case':<24}{'ns/op':>10}{'x await':>10}  target")
@@ -201,9 +227,9 @@ def main() -> int:
                 missed.append(name)
         if name in EXTRA:
             ref, limit = EXTRA[name]
-            extra = ns - results[ref]
+            extra = extra_ns(runs[ref], runs[name], a.seconds, a.repeats)
             ok = extra <= limit
-            line += f"  {extra:+.0f} ns vs {ref} <= {limit:g} ns {'ok' if ok else 'MISSED'}"
+            line += f"  {extra:+.0f} ns vs {ref} (interleaved) <= {limit:g} ns {'ok' if ok else 'MISSED'}"
             if not ok:
                 missed.append(name)
         print(line)
