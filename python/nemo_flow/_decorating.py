@@ -8,8 +8,6 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Literal
 
-Kind = Literal["sync", "coroutine", "generator", "async_generator"]
-
 
 def check_function(func: Any, api: str) -> None:
     """Refuse what cannot be decorated, at decoration time, saying what to do instead."""
@@ -32,7 +30,7 @@ def check_name(name: Any, api: str) -> None:
         raise TypeError(f"{api}: name: expected a non-empty str or None, got {name!r}")
 
 
-def kind_of(func: Callable[..., Any]) -> Kind:
+def kind_of(func: Callable[..., Any]) -> Literal["sync", "coroutine", "generator", "async_generator"]:
     """Which wrapper ``func`` needs; decided once, when it is decorated."""
     if inspect.isasyncgenfunction(func):
         return "async_generator"

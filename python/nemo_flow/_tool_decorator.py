@@ -12,16 +12,14 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from types import CodeType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar, cast, overload
+from typing import Any, ParamSpec, TypeAlias, TypeVar, cast, overload
 
 from . import tools
 from ._decorating import check_function, check_name, is_decoratee, is_method, kind_of, signature_of
 from ._native import ToolAttributes
+from .typed import Codec
 
-if TYPE_CHECKING:
-    from .typed import Codec
-
-    ArgsCodec: TypeAlias = Codec[Any] | Mapping[str, Codec[Any]]
+ArgsCodec: TypeAlias = Codec[Any] | Mapping[str, Codec[Any]]
 
 P = ParamSpec("P")
 R = TypeVar("R")
