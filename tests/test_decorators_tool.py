@@ -12,11 +12,13 @@ import pytest
 
 from nemo_flow import (
     GuardrailRejected,
+    LLMRequest,
     MiddlewareError,
     ScopeType,
     ToolAttributes,
     guardrails,
     intercepts,
+    llm,
     scope,
     tools,
     typed,
@@ -346,3 +348,36 @@ def test_bad_use_is_refused_at_decoration_time() -> None:
         tools.tool("t", attributes="remote")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="under @staticmethod"):
         tools.tool(staticmethod(f))  # type: ignore[call-overload]
+
+
+async def test_decorators_nest_under_each_other_and_under_async_with(events: list[Any]) -> None:
+    @llm.call_model("model")
+    async def model(req: LLMRequest) -> dict[str, Any]:
+        return {"text": "ok"}
+
+    @tools.tool("ask")
+    async def ask(question: str) -> str:
+        reply = await model(LLMRequest({}, {"messages": [{"role": "user", "content": question}]}))
+        return str(reply["text"])
+
+    @scope.traced("step")
+    async def step(question: str) -> str:
+        return await ask(question)
+
+    @scope.traced("run")
+    async def run() -> list[str]:
+        return list(await asyncio.gather(step("a"), step("b")))
+
+    async with scope.scope("agent", ScopeType.Agent) as agent:
+        assert await run() == ["ok", "ok"]
+    starts = {}
+    for e in events:
+        if e.kind == "scope" and e.scope_category == "start":
+            starts.setdefault(e.name, []).append(e)
+    (run_start,) = starts["run"]
+    assert run_start.parent_uuid == agent.uuid
+    step_uuids = {s.uuid for s in starts["step"]}
+    assert len(step_uuids) == 2 and all(s.parent_uuid == run_start.uuid for s in starts["step"])
+    # A tool call is not a scope: the model call inside the tool nests under the step too.
+    assert sorted(t.parent_uuid for t in starts["ask"]) == sorted(step_uuids)
+    assert sorted(m.parent_uuid for m in starts["model"]) == sorted(step_uuids)
