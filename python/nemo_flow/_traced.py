@@ -32,8 +32,9 @@ _INT_RANGE = range(-(1 << 63), 1 << 64)
 def project(value: Any, depth: int = 0) -> Json:
     """The JSON recorded for a captured value: JSON values as they are (tuples as lists);
     pydantic models as ``model_dump(mode="json")``; dataclasses as an object of their fields;
-    anything else (bytes, sets, NaN, arbitrary objects, mappings with non-str keys' keys,
-    nesting deeper than 32) as its ``repr``, cut at 1000 characters."""
+    anything else (bytes, sets, NaN and infinities, integers beyond 64 bits, other objects,
+    dict keys that are not strings, anything nested deeper than 32 levels) as its ``repr()``,
+    cut at 1000 characters."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -139,11 +140,14 @@ def traced(
     """Decorator: every call of the function runs inside a scope of its own.
 
     Works on functions, coroutine functions, generator and async generator functions, and
-    methods (``@traced`` or ``@traced(...)``). ``name`` defaults to the function's
-    ``__qualname__``. The start event records the bound arguments as ``input``
-    (``capture_input``), the end event the return value, or for generators the list of
-    yielded items, as ``output`` (``capture_output``); values that are not JSON are recorded
-    as described in :func:`project`. For generators the scope opens when iteration starts
+    methods (``@traced`` or ``@traced(...)``; ``self``/``cls`` are not recorded). ``name``
+    defaults to the function's ``__qualname__``. The start event records the bound arguments
+    as ``input`` (``capture_input``), the end event the return value, or for generators the
+    list of yielded items, as ``output`` (``capture_output``). Values that are not JSON are
+    recorded as: pydantic models as ``model_dump(mode="json")``, dataclasses as an object of
+    their fields, anything else (bytes, sets, NaN, integers beyond 64 bits, other objects,
+    non-string keys, nesting deeper than 32 levels) as its ``repr()``, cut at 1000
+    characters. For generators the scope opens when iteration starts
     and closes exactly once: on exhaustion, on an error, or when the generator is closed
     (``break``, ``close()``, ``aclose()``). An exception is recorded on the end event and
     propagates unchanged. The wrapper keeps the function's name, docstring and signature.
