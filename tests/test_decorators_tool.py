@@ -381,3 +381,19 @@ async def test_decorators_nest_under_each_other_and_under_async_with(events: lis
     # A tool call is not a scope: the model call inside the tool nests under the step too.
     assert sorted(t.parent_uuid for t in starts["ask"]) == sorted(step_uuids)
     assert sorted(m.parent_uuid for m in starts["model"]) == sorted(step_uuids)
+
+
+async def test_a_method_with_codecs_gets_self_and_decoded_arguments(events: list[Any]) -> None:
+    class Index:
+        def __init__(self) -> None:
+            self.seen: list[Query] = []
+
+        @tools.tool("index.find", args_codec={"q": typed.DataclassCodec(Query)}, result_codec=typed.JsonPassthrough())
+        async def find(self, q: Query) -> list[str]:
+            self.seen.append(q)
+            return [q.text] * q.k
+
+    index = Index()
+    assert await index.find(Query("x", 2)) == ["x", "x"]
+    assert index.seen == [Query("x", 2)]
+    assert pair(events, "index.find")[0].data == {"q": {"text": "x", "k": 2}}
