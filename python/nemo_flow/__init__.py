@@ -64,6 +64,7 @@ from ._types import (
     ToolSanitizeGuardrail,
     UnsupportedBehavior,
 )
+from ._version import __version__
 from .observability import (
     AtifExporter,
     AtofExporter,
@@ -119,6 +120,7 @@ __all__ = [
     "ToolRequestIntercept",
     "ToolSanitizeGuardrail",
     "UnsupportedBehavior",
+    "__version__",
     "codecs",
     "create_scope_stack",
     "fork_asyncio_context",

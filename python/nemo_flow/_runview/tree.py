@@ -33,7 +33,8 @@ class Call:
     attributes: list[str] = field(default_factory=list)
     start_profile: dict[str, Any] | None = None
     end_profile: dict[str, Any] | None = None
-    children: list[Call] = field(default_factory=list)
+    children: list[Call] = field(default_factory=list, repr=False)
+    parent_obj: Call | None = field(default=None, repr=False, compare=False)
     chunks: int = 0
     chunk_usage: dict[str, Any] | None = None
     recorded_chunks: list[Any] | None = None
@@ -223,6 +224,7 @@ def _group(order: list[Call], calls: dict[str, Call], source: str) -> list[Run]:
         parent = calls.get(c.parent_uuid or "")
         if parent is not None and parent is not c:
             parent.children.append(c)
+            c.parent_obj = parent
             continue
         # A top-level call: its root is the event's root_uuid, or else the parent that never
         # appears in the stream (the implicit root scope emits no events).
