@@ -135,7 +135,7 @@ def parse_lines(lines: Iterable[str], source: str) -> tuple[list[Event], list[Pr
         try:
             obj = json.loads(raw)
         except ValueError as exc:
-            what = "truncated JSON (the file ends mid-event)" if _looks_truncated(raw, exc) else "invalid JSON"
+            what = "truncated JSON (the file ends mid-event)" if _looks_truncated(raw) else "invalid JSON"
             problems.append(Problem(source, n, f"{what}: {exc}"))
             continue
         try:
@@ -145,9 +145,9 @@ def parse_lines(lines: Iterable[str], source: str) -> tuple[list[Event], list[Pr
     return events, problems
 
 
-def _looks_truncated(raw: str, exc: ValueError) -> bool:
-    pos = getattr(exc, "pos", -1)
-    return isinstance(pos, int) and pos >= len(raw.rstrip()) - 1
+def _looks_truncated(raw: str) -> bool:
+    text = raw.strip()
+    return text.startswith("{") and not text.endswith("}")
 
 
 def read_file(path: str | Path, progress: Progress | None = None) -> tuple[list[Event], list[Problem]]:
