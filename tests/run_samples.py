@@ -30,7 +30,8 @@ def chat_response(text: str, prompt: int = 12, completion: int = 5, cached: int 
 
 
 def _request(question: str, system: str) -> LLMRequest:
-    body = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": system}, {"role": "user", "content": question}]}
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+    body = {"model": "gpt-4o-mini", "messages": messages}
     return LLMRequest({"authorization": "Bearer sk-test"}, body)
 
 
@@ -60,7 +61,7 @@ async def agent(question: str, system: str = SYSTEM) -> None:
 
 def write_run(path: Path, questions: tuple[str, ...] = ("weather in Paris",), system: str = SYSTEM) -> Path:
     """Record one run per question (each its own root) into ``path``."""
-    guardrails.register_tool_conditional_execution("no-rm", 1, lambda n, a: "rm is not allowed" if n == "shell" else None)
+    guardrails.register_tool_conditional_execution("no-rm", 1, lambda n, a: "no rm" if n == "shell" else None)
     try:
         with replay.record(path):
             for q in questions:

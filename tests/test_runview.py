@@ -99,7 +99,8 @@ def test_tree_nesting_runs_and_open_or_orphan_calls(tmp_path: Path) -> None:
         _ev("scope", "b", "agent", 2, parent="r2", scope_category="start", category="agent"),
         _ev("scope", "c", "late", 3, parent="b", scope_category="end", category="tool"),
     ]
-    events, _ = parse_lines([json.dumps({k: v for k, v in json.loads(x).items() if k != "root_uuid"}) for x in lines], "f")
+    no_root = [json.dumps({k: v for k, v in json.loads(x).items() if k != "root_uuid"}) for x in lines]
+    events, _ = parse_lines(no_root, "f")
     runs, problems = build_runs(events, "f")
     assert [r.root_uuid for r in runs] == ["r1", "r2"]
     assert runs[0].roots[0].end_ns is None
@@ -171,8 +172,9 @@ def test_diff_aligns_inserted_and_removed_calls() -> None:
     def run(*names: str) -> list[str]:
         lines = [_ev("scope", "a", "agent", 1, scope_category="start", category="agent")]
         for i, n in enumerate(names):
-            lines.append(_ev("scope", f"t{i}", n, 2 + 2 * i, parent="a", scope_category="start", category="tool", data={}))
-            lines.append(_ev("scope", f"t{i}", n, 3 + 2 * i, parent="a", scope_category="end", category="tool", data=i))
+            tool = {"parent": "a", "category": "tool"}
+            lines.append(_ev("scope", f"t{i}", n, 2 + 2 * i, scope_category="start", data={}, **tool))
+            lines.append(_ev("scope", f"t{i}", n, 3 + 2 * i, scope_category="end", data=i, **tool))
         return lines
 
     ea, _ = parse_lines(run("search", "fetch", "summarize"), "a")

@@ -97,8 +97,6 @@ def _stats_cmd(args: argparse.Namespace) -> int:
 
 
 def _run_with_env(command: list[str], env: dict[str, str]) -> int:
-    if command and command[0] == "--":
-        command = command[1:]
     if not command:
         raise SystemExit("nemo-flow: give the command to run after `--`, e.g. `-- python agent.py`")
     try:
@@ -159,19 +157,26 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument("run", metavar="RUN.jsonl")
     r.add_argument("--lenient", action="store_true", help="run unmatched calls for real instead of failing")
-    r.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the program to run")
+    r.add_argument("command", nargs="*", metavar="-- COMMAND", help="the program to run, after `--`")
     r.set_defaults(func=_replay_cmd)
 
     c = sub.add_parser("record", help="run a command and record its run for replay")
     c.description = "Run COMMAND with NEMO_FLOW_RECORD set: its run (events and stream chunks) is written to RUN."
     c.add_argument("run", metavar="RUN.jsonl")
-    c.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the program to run")
+    c.add_argument("command", nargs="*", metavar="-- COMMAND", help="the program to run, after `--`")
     c.set_defaults(func=_record_cmd)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nemo-flow`` console script and ``python -m nemo_flow``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first `--` is the program to run, options included.
+    command = argv[argv.index("--") + 1 :] if "--" in argv else None
+    if command is not None:
+        argv = argv[: argv.index("--")]
     args = parser().parse_args(argv)
+    if command is not None:
+        args.command = command
     code: int = args.func(args)
     return code
