@@ -55,7 +55,7 @@ class Browser:
             if line.startswith("DevTools listening on "):
                 stderr = self._proc.stderr  # keep draining so chromium never blocks on a full pipe
                 threading.Thread(target=stderr.read, daemon=True).start()
-                return connect(line.split(" ", 3)[3].strip(), max_size=None, open_timeout=30)
+                return connect(line.split(" ", 3)[3].strip(), max_size=None, open_timeout=30, proxy=None, legacy=True)
         raise RuntimeError(f"chromium exited before listening (status {self._proc.wait()})")
 
     def _call(self, method: str, session: str | None = None, **params: Any) -> Any:

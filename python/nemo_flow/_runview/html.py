@@ -32,8 +32,8 @@ def run_payload(run: Run) -> dict[str, Any]:
     rows: list[list[Any]] = []
     details: list[dict[str, Any]] = []
     tokens = cache_read = errors = 0
-    for c in run.calls():
-        index[id(c)] = len(rows)
+    for i, c in enumerate(run.calls()):
+        index[id(c)] = i
     end = t0
     for c in run.calls():
         parent = -1 if c.parent_obj is None else index.get(id(c.parent_obj), -1)
