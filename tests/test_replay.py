@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -131,7 +132,8 @@ async def test_repeated_requests_are_answered_in_recorded_order(tmp_path: Path) 
             await tools.execute("next_id", {}, lambda a: 0)
     assert replayed == live == [1, 2, 3]
     assert isinstance(exc.value.__cause__, ReplayMismatch)
-    assert "tool call 'next_id' with arguments {} was recorded 3 time(s)" in str(exc.value)
+    expected = r"tool call 'next_id' with arguments \{\} \(request [0-9a-f]{16}\) was recorded 3 time"
+    assert re.search(expected, str(exc.value))
 
 
 async def test_strict_names_the_call_and_the_closest_recorded_one_and_lenient_calls_through(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from . import _native
-from ._runview.compare import changed_paths, short, similarity, stable_hash
+from ._runview.compare import canonical, changed_paths, short, similarity, stable_hash
 from ._runview.tree import STREAM_RECORD_MARK, Call, load
 
 __all__ = [
@@ -73,33 +73,35 @@ class RecordedError(Exception):
 
 # --- which managed call is running ------------------------------------------------------------
 
-_Started = tuple[str, str, str, Any]  # (uuid, kind, name, sanitized start data)
+_Started = tuple[str, str, Any]  # (uuid, name, start event): the event's data is read only on a match
 _started: ContextVar[tuple[_Started, ...]] = ContextVar("nemo_flow_replay_started", default=())
 
 
 def _track(event: Any) -> None:
-    """Subscriber: remember, per context, the start events of the tool and LLM calls now running.
+    """Subscriber: remember, per context, the start events of the scopes and calls now running.
 
-    Subscribers run synchronously in the emitting context (DESIGN 6), and the start event is
-    emitted before the execution intercepts run, so an intercept finds its own call's sanitized
-    request here: exactly what the recorded start event holds.
+    Subscribers run synchronously in the emitting context (DESIGN 6), and a call's start event
+    is emitted before its execution intercepts run, so an intercept finds its own call's
+    sanitized request here: exactly what the recorded start event holds. Only cheap fields are
+    read per event; the payload is converted for the one event a replayed call asks for.
     """
     if event.kind != "scope":
         return
-    kind = event.category
-    if kind != "tool" and kind != "llm":
-        return
     stack = _started.get()
     if event.scope_category == "start":
-        _started.set((*stack[-_TRACK_DEPTH:], (event.uuid, kind, event.name, event.data)))
-    else:
+        _started.set((*stack[-_TRACK_DEPTH:], (event.uuid, event.name, event)))
+    elif stack:
         uuid = event.uuid
-        _started.set(tuple(s for s in stack if s[0] != uuid))
+        if stack[-1][0] == uuid:
+            _started.set(stack[:-1])
+        else:
+            _started.set(tuple(s for s in stack if s[0] != uuid))
 
 
-def _current(kind: str, name: str) -> _Started | None:
+def _current(name: str | None) -> _Started | None:
+    """The innermost running call named ``name`` (any LLM call when ``name`` is None)."""
     for s in reversed(_started.get()):
-        if s[1] == kind and s[2] == name:
+        if s[1] == name if name is not None else s[2].category == "llm":
             return s
     return None
 
@@ -112,7 +114,13 @@ def request_of(kind: str, start_data: Any) -> Any:
 
 
 def match_key(kind: str, name: str, request: Any) -> str:
-    """The stable hash recorded and live calls are matched by."""
+    """What recorded and live calls are matched by: kind, name and the canonical request text
+    (see :func:`request_hash` for a short stable digest of it)."""
+    return f"{kind}\0{name}\0{canonical(request)}"
+
+
+def request_hash(kind: str, name: str, request: Any) -> str:
+    """A short digest of :func:`match_key`, the same in every process (for reports)."""
     return stable_hash(kind, name, request)
 
 
@@ -137,8 +145,8 @@ class Recording:
         self._exporter = _native.AtofExporter(config)
         self._registered: list[tuple[Any, str]] = []
         try:
-            self._register("subscriber", _track, f"{_RECORD_NAME}.calls")
-            if stream_chunks:
+            if stream_chunks:  # a stream's chunks are recorded against its LLM call's uuid
+                self._register("subscriber", _track, f"{_RECORD_NAME}.calls")
                 self._register("llm_stream_execution", _tap_stream, _RECORD_NAME)
             self._exporter.register(_RECORD_NAME)
         except BaseException:
@@ -189,7 +197,7 @@ def record(path: str | os.PathLike[str], *, stream_chunks: bool = True) -> Recor
 
 
 def _tap_stream(request: Any, nxt: Any) -> Any:
-    started = _current_llm()
+    started = _current(None)
     upstream = nxt(request)
     uuid = started[0] if started else None
     if hasattr(upstream, "__await__"):
@@ -199,14 +207,6 @@ def _tap_stream(request: Any, nxt: Any) -> Any:
 
         return opened()
     return _ChunkTap(upstream, uuid)
-
-
-def _current_llm() -> _Started | None:
-    stack = _started.get()
-    for s in reversed(stack):
-        if s[1] == "llm":
-            return s
-    return None
 
 
 class _ChunkTap:
@@ -405,8 +405,8 @@ class Replay:
         self.stop()
 
     def _take(self, kind: str, name: str, live_request: Any) -> Recorded | None:
-        started = _current(kind, name)
-        request = request_of(kind, started[3]) if started is not None else live_request
+        started = _current(name)
+        request = request_of(kind, started[2].data) if started is not None else live_request
         key = match_key(kind, name, request)
         queue = self._index.by_key.get(key)
         if queue:
@@ -419,7 +419,8 @@ class Replay:
 
     def _explain(self, kind: str, name: str, request: Any, key: str) -> str:
         what = "arguments" if kind == "tool" else "request"
-        head = f"replay ({self.path}): {kind} call {name!r} with {what} {short(request)}"
+        digest = request_hash(kind, name, request)
+        head = f"replay ({self.path}): {kind} call {name!r} with {what} {short(request)} (request {digest})"
         seen = self._index.counts.get(key, 0)
         if seen:
             return f"{head} was recorded {seen} time(s) and every recorded answer is used up"
@@ -439,8 +440,8 @@ class Replay:
         return nxt(request) if hit is None else hit.outcome()
 
     def _stream(self, request: Any, nxt: Any) -> Any:
-        started = _current_llm()
-        name = started[2] if started is not None else ""
+        started = _current(None)
+        name = started[1] if started is not None else ""
         hit = self._take("llm", name, _content(request))
         if hit is None:
             return nxt(request)
