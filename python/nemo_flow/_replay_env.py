@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 
+ACTIVE: object = None
+"""The replay or recording the environment started, if any."""
+
 if os.environ.get("NEMO_FLOW_REPLAY") or os.environ.get("NEMO_FLOW_RECORD"):
     from .replay import _from_environment
 
