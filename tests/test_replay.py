@@ -3,6 +3,7 @@ matching by name and sanitized request in recorded order, strict and lenient mod
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -136,6 +137,24 @@ async def test_repeated_requests_are_answered_in_recorded_order(tmp_path: Path) 
     assert re.search(expected, str(exc.value))
 
 
+async def test_concurrent_calls_each_get_their_own_answer(tmp_path: Path) -> None:
+    async def lookup(args: dict[str, Any]) -> str:
+        await asyncio.sleep(0)
+        return f"result {args['n']}"
+
+    async def fan_out(order: list[int], func: Any) -> list[Any]:
+        with scope.scope("fan", ScopeType.Function):
+            return list(await asyncio.gather(*(tools.execute("lookup", {"n": n}, func) for n in order)))
+
+    path = tmp_path / "r.jsonl"
+    with record(path):
+        live = await fan_out([1, 2, 3, 4], lookup)
+    with replay(path):
+        replayed = await fan_out([4, 2, 3, 1], lambda a: pytest.fail("ran for real"))
+    assert live == ["result 1", "result 2", "result 3", "result 4"]
+    assert replayed == ["result 4", "result 2", "result 3", "result 1"]
+
+
 async def test_strict_names_the_call_and_the_closest_recorded_one_and_lenient_calls_through(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     with record(path):
@@ -247,6 +266,10 @@ def test_bad_arguments_leave_nothing_registered(tmp_path: Path) -> None:
         replay(tmp_path / "missing.jsonl")
     with pytest.raises(TypeError, match="path: expected a file path, got NoneType"):
         record(None)  # type: ignore[arg-type]
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError):
+        record(blocker / "run.jsonl")
     path = tmp_path / "r.jsonl"
     with record(path):
         tools.execute_sync("t", {}, lambda a: "recorded")
