@@ -155,6 +155,18 @@ async def test_concurrent_calls_each_get_their_own_answer(tmp_path: Path) -> Non
     assert replayed == ["result 4", "result 2", "result 3", "result 1"]
 
 
+def test_a_result_json_cannot_hold_is_not_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    marker = object()
+    with record(path):
+        assert tools.execute_sync("make", {}, lambda a: marker) is marker
+    with replay(path), pytest.raises(nemo_flow.MiddlewareError, match="matched, but its result was not recorded"):
+        tools.execute_sync("make", {}, lambda a: marker)
+    with replay(path, mode="lenient") as r:
+        assert tools.execute_sync("make", {}, lambda a: marker) is marker
+    assert (r.replayed, r.called_through) == (0, 1)
+
+
 async def test_strict_names_the_call_and_the_closest_recorded_one_and_lenient_calls_through(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     with record(path):
