@@ -47,7 +47,7 @@ class Pair:
             return f"only in A: {self.a.kind} {self.path} (A line {self.a.line})"
         assert self.a is not None and self.b is not None
         whats = ", ".join(d.what for d in self.differences)
-        return f"{self.a.kind} {self.path} (A line {self.a.line}, B line {self.b.line}): {whats} differ"
+        return f"{self.a.kind} {self.path} (A line {self.a.line}, B line {self.b.line}): {whats} changed"
 
 
 @dataclass
