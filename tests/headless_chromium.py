@@ -77,8 +77,10 @@ class Browser:
 
     def open(self, path: Path) -> None:
         """Navigate and wait until the page's load event has fired."""
-        self.send("Page.navigate", url=path.resolve().as_uri())
-        self.wait_for("document.readyState === 'complete'")
+        url = path.resolve().as_uri()
+        self.send("Page.navigate", url=url)
+        # Page.navigate may return while the previous document is still current.
+        self.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete'")
 
     def eval(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
