@@ -258,3 +258,18 @@ def test_progress_is_reported_for_big_files(tmp_path: Path, capsys: pytest.Captu
     err = capsys.readouterr().err
     pcts = [int(x.split(": ")[1].rstrip("%")) for x in err.splitlines() if x.startswith("reading ")]
     assert pcts == sorted(pcts) and pcts[-1] == 100 and len(pcts) >= 5
+
+
+def test_prompts_are_read_from_every_provider_shape() -> None:
+    def llm_call(body: dict[str, Any]) -> Any:
+        data = {"headers": {}, "content": body}
+        events, _ = parse_lines([_ev("scope", "l", "m", 1, scope_category="start", category="llm", data=data)], "f")
+        return build_runs(events)[0][0].roots[0]
+
+    parts = [{"type": "text", "text": "hi"}, {"type": "text", "text": "you"}]
+    chat = {"messages": [{"role": "user", "content": parts}]}
+    responses = {"instructions": "be kind", "input": "hello"}
+    anthropic = {"system": [{"type": "text", "text": "sys"}], "messages": [{"role": "user", "content": "q"}]}
+    assert diff.messages_of(llm_call(chat)) == [("user", "hi\nyou")]
+    assert diff.messages_of(llm_call(responses)) == [("system", "be kind"), ("user", "hello")]
+    assert diff.messages_of(llm_call(anthropic)) == [("system", "sys"), ("user", "q")]
