@@ -29,3 +29,7 @@ dev:
 # timeout, burst accounting (loopback only).
 bench-exporters:
     .venv/bin/python benches/exporter_reliability.py
+
+# `nemo-flow view` of a 20,000-event run (time, HTML size) and record/replay cost per call.
+bench-view-replay:
+    .venv/bin/python benches/view_replay.py

@@ -6,7 +6,19 @@ Put it under every tool call and LLM call to get hierarchical scopes, a middlewa
 
 from __future__ import annotations
 
-from . import codecs, guardrails, intercepts, llm, observability, scope, scope_local, subscribers, tools, typed
+from . import (
+    _replay_env,  # noqa: F401  (NEMO_FLOW_REPLAY / NEMO_FLOW_RECORD, see nemo_flow.replay)
+    codecs,
+    guardrails,
+    intercepts,
+    llm,
+    observability,
+    scope,
+    scope_local,
+    subscribers,
+    tools,
+    typed,
+)
 from ._context import fork_asyncio_context
 from ._native import (
     AnnotatedLLMRequest,
@@ -52,6 +64,7 @@ from ._types import (
     ToolSanitizeGuardrail,
     UnsupportedBehavior,
 )
+from ._version import __version__
 from .observability import (
     AtifExporter,
     AtofExporter,
@@ -107,6 +120,7 @@ __all__ = [
     "ToolRequestIntercept",
     "ToolSanitizeGuardrail",
     "UnsupportedBehavior",
+    "__version__",
     "codecs",
     "create_scope_stack",
     "fork_asyncio_context",

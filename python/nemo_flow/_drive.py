@@ -74,8 +74,10 @@ class _Chain:
         self.passthrough: list[BaseException] = []
 
     def failure(self, exc: Exception, i: int) -> BaseException:
-        """What intercept ``i`` raising ``exc`` becomes."""
-        if any(exc is p for p in self.passthrough):
+        """What intercept ``i`` raising ``exc`` becomes. An exception marked as the call's own
+        outcome (replay re-raising a recorded failure) passes unchanged, like the callable's."""
+        if any(exc is p for p in self.passthrough) or getattr(exc, "_nemo_flow_call_outcome", False):
+            self.passthrough.append(exc)
             return exc
         wrapped = MiddlewareError(f"{self.family} '{self.intercepts[i][0]}' failed: {type(exc).__name__}: {exc}")
         self.passthrough.append(wrapped)
