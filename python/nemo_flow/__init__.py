@@ -6,7 +6,7 @@ Put it under every tool call and LLM call to get hierarchical scopes, a middlewa
 
 from __future__ import annotations
 
-from . import codecs, guardrails, intercepts, llm, observability, scope, scope_local, subscribers, tools, typed
+from . import codecs, events, guardrails, intercepts, llm, observability, scope, scope_local, subscribers, tools, typed
 from ._context import fork_asyncio_context
 from ._native import (
     AnnotatedLLMRequest,
@@ -109,6 +109,7 @@ __all__ = [
     "UnsupportedBehavior",
     "codecs",
     "create_scope_stack",
+    "events",
     "fork_asyncio_context",
     "get_scope_stack",
     "guardrails",
