@@ -26,8 +26,10 @@ _MODEL_NAME_ATTRS = ("model_name", "model", "model_id", "deployment_name")
 
 def model_name_of(model: Any) -> str:
     """The model's own name, or its class name: never ``None``."""
+    # Pydantic keeps fields in __dict__; getattr on a missing one raises inside pydantic (slow).
+    fields = getattr(model, "__dict__", {})
     for attr in _MODEL_NAME_ATTRS:
-        value = getattr(model, attr, None)
+        value = fields.get(attr)
         if isinstance(value, str) and value:
             return value
     return type(model).__name__

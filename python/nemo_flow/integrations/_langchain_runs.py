@@ -43,6 +43,10 @@ class RunTree(_Base):
 
     run_inline = True
     raise_error = False
+    # Model runs need no callback here (managed calls take their parent from the run manager);
+    # skipping them saves LangChain a dispatch per model call.
+    ignore_llm = True
+    ignore_chat_model = True
 
     def __init__(self) -> None:
         super().__init__()

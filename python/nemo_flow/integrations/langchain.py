@@ -190,6 +190,9 @@ class NemoFlowCallbackHandler(RunTree):
     events).
     """
 
+    ignore_llm = False
+    ignore_chat_model = False
+
     def __init__(self) -> None:
         super().__init__()
         self._llm: dict[UUID, LLMHandle] = {}
