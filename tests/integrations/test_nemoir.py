@@ -373,6 +373,14 @@ async def test_router_per_stage_models_are_each_managed(events: list[Any], works
     assert [e.name for e in of(events, "llm")] == ["planner/model"]
 
 
+def test_streaming_only_when_the_inner_adapter_streams() -> None:
+    plain = nnir.ManagedModelAdapter(FakeAdapter([]))
+    streaming = nnir.ManagedModelAdapter(FakeStreamingAdapter([]))
+    assert not nir.supports_streaming(plain)
+    assert isinstance(streaming, nnir.ManagedStreamingModelAdapter) and nir.supports_streaming(streaming)
+    assert plain.reasoning == "none" and streaming.model_name == "fake/model"
+
+
 def test_bad_input_is_refused() -> None:
     with pytest.raises(TypeError, match="inner"):
         nnir.ManagedToolRegistry(object())  # type: ignore[arg-type]

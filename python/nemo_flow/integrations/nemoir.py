@@ -202,8 +202,14 @@ class ManagedModelAdapter:
 
     The request is OpenAI chat JSON (``model``, ``messages``, ``tools``, ``response_format``);
     request intercepts may edit it and the edit reaches the inner adapter. Attributes NemoIR
-    reads (``reasoning``, ``name``, ...) come from the inner adapter.
+    reads (``reasoning``, ``name``, ...) come from the inner adapter. Over an adapter that
+    streams, the instance is a :class:`ManagedStreamingModelAdapter`.
     """
+
+    def __new__(cls, inner: Any, **kw: Any) -> ManagedModelAdapter:
+        if cls is ManagedModelAdapter and nir.supports_streaming(inner):
+            cls = ManagedStreamingModelAdapter
+        return object.__new__(cls)
 
     def __init__(
         self,
@@ -341,8 +347,7 @@ def wrap_model(model: Any, **kw: Any) -> Any:
         )
     if isinstance(normalized, ManagedModelAdapter):
         return normalized
-    cls = ManagedStreamingModelAdapter if nir.supports_streaming(normalized) else ManagedModelAdapter
-    return cls(normalized, **kw)
+    return ManagedModelAdapter(normalized, **kw)
 
 
 def managed_model_stage_executor(
