@@ -22,7 +22,8 @@ from nemo_flow.integrations import _common
 from nemo_flow.integrations import langchain as nlc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from provider_stub import ProviderStub
+pytest.register_assert_rewrite("provider_stub")  # also a plugin of other test modules
+from provider_stub import ProviderStub  # noqa: E402
 
 
 @pytest.fixture
