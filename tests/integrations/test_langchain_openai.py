@@ -8,7 +8,7 @@ import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,18 +21,11 @@ import nemo_flow
 from nemo_flow.integrations import _common
 from nemo_flow.integrations import langchain as nlc
 
+if TYPE_CHECKING:
+    from provider_stub import ProviderStub
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-pytest.register_assert_rewrite("provider_stub")  # also a plugin of other test modules
-from provider_stub import ProviderStub  # noqa: E402
-
-
-@pytest.fixture
-def stub() -> Iterator[ProviderStub]:
-    s = ProviderStub()
-    try:
-        yield s
-    finally:
-        s.close()
+pytest_plugins = ["provider_stub"]  # the loopback provider fixture `stub`
 
 
 @pytest.fixture

@@ -171,16 +171,33 @@ def patched_agenerate(original: Any) -> Any:
     return _agenerate_with_cache
 
 
-class _Chunks:
-    """The JSON side of a stream: remembers the chunk object behind the JSON it last yielded so
-    the consumer gets LangChain's own chunk back unless an intercept changed it."""
+class _StreamCall:
+    """A direct ``stream``/``astream`` call: the managed stream's arguments, and the chunk
+    object behind the JSON it last yielded, so the consumer gets LangChain's own chunk back
+    unless an intercept changed it."""
 
-    __slots__ = ("call", "pending", "snap")
+    __slots__ = ("call", "collector", "config", "input", "json_iter", "original", "pending", "snap")
 
-    def __init__(self, call: ChatCall) -> None:
-        self.call = call
+    def __init__(
+        self, model: Any, input: Any, config: Any, stop: Any, kwargs: dict[str, Any], original: Any, json_iter: Any
+    ) -> None:
+        self.call = ChatCall(model, model._convert_input(input).to_messages(), stop, kwargs, _stream_parent(config))
+        self.input = input
+        self.config = config
+        self.original = original
+        self.json_iter = json_iter
+        self.collector = OpenAIChatStreamCollector()
         self.pending: Any = None
         self.snap = ""
+
+    def args(self) -> tuple[Any, ...]:
+        """Positional arguments of ``llm.stream_execute(_sync)``."""
+        return (self.call.name, self.call.request(), self.provider, self.collector.collect, self.collector.finalize)
+
+    def provider(self, req: LLMRequest) -> Any:
+        m, s, kw, changed = self.call.arguments(req)
+        inner = self.original(self.call.model, m if changed else self.input, self.config, stop=s, **kw)
+        return self.json_iter(inner, self)
 
     def to_json(self, chunk: Any) -> Any:
         self.pending = chunk
@@ -204,29 +221,18 @@ def patched_stream(original: Any) -> Any:
         if passthrough(self) or not self._should_stream(async_api=False, **{**kwargs, "stream": True}):
             yield from original(self, input, config, stop=stop, **kwargs)
             return
-        messages = self._convert_input(input).to_messages()
-        call = ChatCall(self, messages, stop, kwargs, _stream_parent(config))
-        chunks = _Chunks(call)
-
-        def provider(req: LLMRequest) -> Iterator[Any]:
-            m, s, kw, changed = call.arguments(req)
-            inner = original(self, m if changed else input, config, stop=s, **kw)
-            return _json_chunks(inner, chunks)
-
-        collector = OpenAIChatStreamCollector()
-        managed = llm.stream_execute_sync(
-            call.name, call.request(), provider, collector.collect, collector.finalize, **call.options()
-        )
+        sc = _StreamCall(self, input, config, stop, kwargs, original, _json_chunks)
+        managed = llm.stream_execute_sync(*sc.args(), **sc.call.options())
         try:
             for body in managed:
-                yield chunks.back(body)
+                yield sc.back(body)
         finally:
             managed.close()
 
     return stream
 
 
-def _json_chunks(inner: Iterator[Any], chunks: _Chunks) -> Iterator[Any]:
+def _json_chunks(inner: Iterator[Any], sc: _StreamCall) -> Iterator[Any]:
     try:
         while True:
             token = IN_MANAGED_CALL.set(True)
@@ -236,7 +242,7 @@ def _json_chunks(inner: Iterator[Any], chunks: _Chunks) -> Iterator[Any]:
                 return
             finally:
                 IN_MANAGED_CALL.reset(token)
-            yield chunks.to_json(chunk)
+            yield sc.to_json(chunk)
     finally:
         close = getattr(inner, "close", None)
         if close is not None:
@@ -251,29 +257,18 @@ def patched_astream(original: Any) -> Any:
             async for chunk in original(self, input, config, stop=stop, **kwargs):
                 yield chunk
             return
-        messages = self._convert_input(input).to_messages()
-        call = ChatCall(self, messages, stop, kwargs, _stream_parent(config))
-        chunks = _Chunks(call)
-
-        def provider(req: LLMRequest) -> AsyncIterator[Any]:
-            m, s, kw, changed = call.arguments(req)
-            inner = original(self, m if changed else input, config, stop=s, **kw)
-            return _ajson_chunks(inner, chunks)
-
-        collector = OpenAIChatStreamCollector()
-        managed = await llm.stream_execute(
-            call.name, call.request(), provider, collector.collect, collector.finalize, **call.options()
-        )
+        sc = _StreamCall(self, input, config, stop, kwargs, original, _ajson_chunks)
+        managed = await llm.stream_execute(*sc.args(), **sc.call.options())
         try:
             async for body in managed:
-                yield chunks.back(body)
+                yield sc.back(body)
         finally:
             await managed.aclose()
 
     return astream
 
 
-async def _ajson_chunks(inner: AsyncIterator[Any], chunks: _Chunks) -> AsyncIterator[Any]:
+async def _ajson_chunks(inner: AsyncIterator[Any], sc: _StreamCall) -> AsyncIterator[Any]:
     try:
         while True:
             token = IN_MANAGED_CALL.set(True)
@@ -283,7 +278,7 @@ async def _ajson_chunks(inner: AsyncIterator[Any], chunks: _Chunks) -> AsyncIter
                 return
             finally:
                 IN_MANAGED_CALL.reset(token)
-            yield chunks.to_json(chunk)
+            yield sc.to_json(chunk)
     finally:
         close = getattr(inner, "aclose", None)
         if close is not None:
@@ -293,28 +288,14 @@ async def _ajson_chunks(inner: AsyncIterator[Any], chunks: _Chunks) -> AsyncIter
 # Tools.
 
 
-class ToolCallState:
-    """One tool run's JSON arguments and how to map the pipeline's JSON back."""
+class ToolResult:
+    """A tool's result as JSON for the pipeline, and back: the tool's own object unless an
+    intercept changed the JSON (then a ToolMessage or the JSON itself)."""
 
-    __slots__ = ("args", "held", "name", "parent", "result", "result_snap", "snap", "tool_call_id", "tool_input")
-
-    def __init__(self, tool: Any, tool_input: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self.name: str = tool.name
-        self.tool_input = tool_input
-        self.args, self.held = cv.split_tool_input(tool_input)
-        self.snap = cv.dumps(self.args)
-        callbacks = kwargs.get("callbacks", args[3] if len(args) > 3 else None)
-        self.parent = SETTINGS.parent(getattr(callbacks, "parent_run_id", None))
-        self.tool_call_id: str | None = kwargs.get("tool_call_id")
-        self.result: Any = None
-        self.result_snap = ""
-
-    def input_for(self, edited: Any) -> Any:
-        if cv.dumps(edited) == self.snap:
-            return self.tool_input
-        if isinstance(edited, dict) and self.held:
-            return {**self.held, **edited}
-        return edited
+    name: str
+    tool_call_id: str | None
+    result: Any = None
+    result_snap = ""
 
     def respond(self, result: Any) -> Any:
         self.result = result
@@ -326,6 +307,26 @@ class ToolCallState:
         if self.result_snap and cv.dumps(body) == self.result_snap:
             return self.result
         return cv.tool_result_back(body, self.result, self.tool_call_id, self.name)
+
+
+class ToolCallState(ToolResult):
+    """One tool run's JSON arguments and how to map the pipeline's JSON back."""
+
+    def __init__(self, tool: Any, tool_input: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.name: str = tool.name
+        self.tool_input = tool_input
+        self.args, self.held = cv.split_tool_input(tool_input)
+        self.snap = cv.dumps(self.args)
+        callbacks = kwargs.get("callbacks", args[3] if len(args) > 3 else None)
+        self.parent = SETTINGS.parent(getattr(callbacks, "parent_run_id", None))
+        self.tool_call_id = kwargs.get("tool_call_id")
+
+    def input_for(self, edited: Any) -> Any:
+        if cv.dumps(edited) == self.snap:
+            return self.tool_input
+        if isinstance(edited, dict) and self.held:
+            return {**self.held, **edited}
+        return edited
 
     def options(self) -> dict[str, Any]:
         meta: dict[str, Any] = {"framework": "langchain"}

@@ -17,7 +17,7 @@ from .. import llm, tools
 from .._native import LLMRequest
 from . import _langchain_convert as cv
 from ._common import IN_MANAGED_CALL
-from ._langchain_calls import _CODEC, SETTINGS
+from ._langchain_calls import _CODEC, SETTINGS, ToolResult
 
 
 class _ModelCall:
@@ -160,7 +160,7 @@ class NemoFlowMiddleware(AgentMiddleware[Any, Any]):
         return call.outcome(await tools.execute(call.name, call.args, run, metadata=call.metadata))
 
 
-class _ToolCall:
+class _ToolCall(ToolResult):
     """One ``wrap_tool_call``: JSON arguments and result, LangChain objects back when unchanged."""
 
     def __init__(self, request: Any) -> None:
@@ -171,21 +171,8 @@ class _ToolCall:
         self.args = tc["args"] if cv.is_json(tc["args"]) else cv.to_json(tc["args"])
         self.snap = cv.dumps(self.args)
         self.metadata = {"framework": "langchain", "tool_call_id": self.tool_call_id}
-        self.result: Any = None
-        self.result_snap = ""
 
     def edited(self, args: Any) -> Any:
         if cv.dumps(args) == self.snap:
             return self.request
         return self.request.override(tool_call={**self.request.tool_call, "args": args})
-
-    def respond(self, result: Any) -> Any:
-        self.result = result
-        body = cv.tool_result_json(result)
-        self.result_snap = cv.dumps(body)
-        return body
-
-    def outcome(self, body: Any) -> Any:
-        if self.result_snap and cv.dumps(body) == self.result_snap:
-            return self.result
-        return cv.tool_result_back(body, self.result, self.tool_call_id, self.name)
