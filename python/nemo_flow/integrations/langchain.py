@@ -259,25 +259,17 @@ class NemoFlowCallbackHandler(RunTree):
         if handle is not None:
             llm.call_end(handle, {"error": {"type": type(error).__name__, "message": str(error)}})
 
-    def on_tool_start(
-        self,
-        serialized: dict[str, Any] | None,
-        input_str: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str, **kwargs: Any) -> None:
         if not self._active():
             return
-        super().on_tool_start(serialized, input_str, run_id=run_id, parent_run_id=parent_run_id, **kwargs)
+        super().on_tool_start(serialized, input_str, **kwargs)
         try:
             inputs = kwargs.get("inputs")
             args = cv.split_tool_input(inputs)[0] if inputs is not None else input_str
-            self._tool[run_id] = tools.call(
+            self._tool[kwargs["run_id"]] = tools.call(
                 kwargs.get("name") or (serialized or {}).get("name") or "tool",
                 args,
-                handle=self._parent(parent_run_id),
+                handle=self._parent(kwargs.get("parent_run_id")),
                 tool_call_id=kwargs.get("tool_call_id"),
                 metadata={"framework": "langchain"},
             )
