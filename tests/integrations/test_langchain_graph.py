@@ -222,3 +222,18 @@ def test_middleware_manages_create_agent_without_patching(events: list[Any]) -> 
     with nlc.instrumented():
         create_agent(agent_model(), [add], middleware=[nlc.NemoFlowMiddleware()]).invoke({"messages": [("user", "a")]})
     assert len(of(events, "llm")) == 2 and len(of(events, "tool")) == 1
+
+
+def test_callback_handler_with_instrument_on_records_each_interrupt_once(on: None, events: list[Any]) -> None:
+    class S(TypedDict):
+        answer: str
+
+    g = StateGraph(S)
+    g.add_node("ask", lambda state: {"answer": interrupt("ok?")})
+    g.add_edge(START, "ask")
+    app = g.compile(checkpointer=InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "t2"}, "callbacks": [nlc.NemoFlowCallbackHandler()]}
+    app.invoke({"answer": ""}, config)
+    marks = [e.name for e in events if e.kind == "mark" and e.name.startswith("langgraph.")]
+    assert marks == ["langgraph.interrupt"]
+    assert len(of(events, "agent")) == 1 and len(of(events, "function")) == 1

@@ -201,17 +201,15 @@ class NemoFlowCallbackHandler(RunTree):
     def _active(self) -> bool:
         return not calls.SETTINGS.enabled
 
-    def on_chain_start(self, serialized: Any, inputs: Any, **kwargs: Any) -> None:
-        if self._active():
-            super().on_chain_start(serialized, inputs, **kwargs)
+    # While instrument() is on, its own run tree records everything: stay silent.
 
-    def on_chain_end(self, outputs: Any, **kwargs: Any) -> None:
+    def _start(self, *args: Any) -> None:
         if self._active():
-            super().on_chain_end(outputs, **kwargs)
+            super()._start(*args)
 
-    def on_chain_error(self, error: BaseException, **kwargs: Any) -> None:
+    def _mark(self, name: str, event: Any, **extra: Any) -> None:
         if self._active():
-            super().on_chain_error(error, **kwargs)
+            super()._mark(name, event, **extra)
 
     def on_chat_model_start(
         self,
