@@ -356,3 +356,19 @@ def test_callback_handler_is_silent_while_instrumented(on: None, events: list[An
         "q", config={"callbacks": [nlc.NemoFlowCallbackHandler()]}
     )
     assert len(llm_events(events)) == 1
+
+
+async def test_sync_invoke_inside_a_running_loop(on: None, events: list[Any]) -> None:
+    assert FakeMessagesListChatModel(responses=[AIMessage("sync")]).invoke("x").content == "sync"
+    assert len(llm_events(events, "end")) == 1
+
+
+def test_model_error_keeps_its_type_and_is_recorded(on: None, events: list[Any]) -> None:
+    class Failing(FakeMessagesListChatModel):
+        def _generate(self, *args: Any, **kwargs: Any) -> Any:
+            raise ConnectionResetError("provider went away")
+
+    with pytest.raises(ConnectionResetError, match="went away"):
+        Failing(responses=[AIMessage("never")]).invoke("x")
+    (end,) = llm_events(events, "end")
+    assert end.error["type"] == "ConnectionResetError"

@@ -227,6 +227,19 @@ async def test_run_is_agent_scope_with_stage_children(
     assert all("secret chain of thought" not in json.dumps(e.to_dict()) for e in events)
 
 
+async def test_callers_event_sink_still_gets_every_event(workspace: dict[str, Any]) -> None:
+    kinds: list[str] = []
+
+    async def sink(event: Any) -> None:
+        kinds.append(event.kind)
+
+    await nnir.instrument(manifest=manifest(), tools=registry(), model=FakeAdapter(script())).run(
+        workspace, event_sink=sink
+    )
+    assert kinds[0] == "run_started" and kinds[-1] == "run_completed"
+    assert kinds.count("stage_started") == 2 and kinds.count("policy_denied") == 1
+
+
 async def test_reasoning_recorded_when_asked(events: list[Any], workspace: dict[str, Any]) -> None:
     runtime = nnir.instrument(
         manifest=manifest(), tools=registry(), model=FakeAdapter(script()[4:]), capture_reasoning=True
