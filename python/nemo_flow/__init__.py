@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import (
     _replay_env,  # noqa: F401  (NEMO_FLOW_REPLAY / NEMO_FLOW_RECORD, see nemo_flow.replay)
     codecs,
+    events,
     guardrails,
     intercepts,
     llm,
@@ -123,6 +124,7 @@ __all__ = [
     "__version__",
     "codecs",
     "create_scope_stack",
+    "events",
     "fork_asyncio_context",
     "get_scope_stack",
     "guardrails",
