@@ -418,7 +418,9 @@ class _Call:
         return self.result if self.result is not None else stream
 
     def synthetic_stream(self) -> Any:
-        """An SDK stream for chunks an intercept produced without calling the provider."""
+        """An SDK stream for chunks from a stream intercept that has not called the provider
+        (yet: a generator intercept calls it at its first chunk, or never). Its ``response`` is
+        a stand-in; its chunks are the SDK's objects rebuilt from the intercept's JSON."""
         if _wants_raw(self.options):
             _log.warning(
                 "nemo_flow: a stream execution intercept answered %s without calling the provider; "
@@ -427,7 +429,11 @@ class _Call:
             )
         stream_cls = self.kwargs.get("stream_cls")
         chunk_type = importlib.import_module(f"{self.integ.sdk}._streaming").extract_stream_chunk_type(stream_cls)
-        http = sys.modules[type(self.client._client).__module__.partition(".")[0]]
+        http = next(
+            sys.modules[c.__module__.partition(".")[0]]
+            for c in type(self.client._client).__mro__
+            if c.__module__.startswith("httpx")
+        )
         url = str(self.client.base_url).rstrip("/") + self.options.url
         response = http.Response(200, request=http.Request("POST", url))
         return stream_cls(cast_to=chunk_type, response=response, client=self.client, options=self.options)
