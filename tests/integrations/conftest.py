@@ -30,9 +30,7 @@ def _uninstrumented() -> Iterator[None]:
 def llm_events(events: list[Any], phase: str | None = None) -> list[Any]:
     """The LLM scope events (``phase``: ``"start"`` or ``"end"``), in order."""
     return [
-        e
-        for e in events
-        if e.kind == "scope" and e.category == "llm" and (phase is None or e.scope_category == phase)
+        e for e in events if e.kind == "scope" and e.category == "llm" and (phase is None or e.scope_category == phase)
     ]
 
 

@@ -264,7 +264,7 @@ def test_stream_dropped_unread_is_finalized(stub: ProviderStub, events: list[Any
     assert llm_events(events, "end") == []
     del s
     gc.collect()
-    _, end = only_call(events)
+    only_call(events)
     assert chunk_marks(events) == []
 
 

@@ -7,7 +7,8 @@ LangChain calling either) passes straight through: one event per logical call.
 :class:`Switch` is the patch registry behind each module's ``instrument`` / ``uninstrument``:
 it records what each patched attribute was (or that it was absent) and puts exactly that
 back, unless another library has wrapped on top of ours since, in which case ours stays in
-place, switched off, and theirs keeps working.
+place, switched off, and theirs keeps working; instrumenting again switches it back on
+rather than stacking a second wrapper.
 """
 
 from __future__ import annotations
@@ -39,12 +40,7 @@ def split_headers(headers: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         return recorded, hidden
     for k, v in headers.items():
         low = k.lower() if isinstance(k, str) else ""
-        if (
-            isinstance(v, str)
-            and low
-            and low not in _SECRET_HEADERS
-            and not low.startswith(("x-stainless", "____"))
-        ):
+        if isinstance(v, str) and low and low not in _SECRET_HEADERS and not low.startswith(("x-stainless", "____")):
             recorded[k] = v
         else:
             hidden[k] = v
@@ -85,21 +81,23 @@ class Switch:
             raise TypeError(f"name: expected a non-empty str or None, got {type(name).__name__}")
         with self._lock:
             if self._patches is None:
-                patches = Patches()
-                try:
-                    self._install(patches)
-                except BaseException:
-                    patches.restore()
-                    raise
-                self._patches = patches
+                self._patches = Patches()
+            # Re-run every time: it patches what is not (or no longer) ours, and skips places
+            # where a wrapper of ours is still in the call chain, buried under another library's.
+            mark = len(self._patches)
+            try:
+                self._install(self._patches)
+            except BaseException:
+                self._patches.restore(since=mark)
+                raise
             self.name = name
             self.enabled = True
 
     def uninstrument(self) -> None:
         with self._lock:
             self.enabled = False
-            if self._patches is not None and self._patches.restore():
-                self._patches = None
+            if self._patches is not None:
+                self._patches.restore()
 
     @contextmanager
     def instrumented(self, name: str | None) -> Iterator[None]:
@@ -118,33 +116,50 @@ class Patches:
     def __init__(self) -> None:
         self._done: list[tuple[Any, str, Any, Any]] = []
 
+    def __len__(self) -> int:
+        return len(self._done)
+
     def replace(self, owner: Any, attr: str, make: Callable[[Any], Any]) -> None:
-        """Set ``owner.attr = make(current)``, ``current`` being what attribute lookup finds now."""
-        prior = owner.__dict__.get(attr, _ABSENT)
+        """Set ``owner.attr = make(current)``, ``current`` being what attribute lookup finds now;
+        nothing if a replacement of ours is still reachable from the attribute."""
+        current = owner.__dict__.get(attr, _ABSENT)
+        if any(o is owner and a == attr and _reaches(current, new) for o, a, _, new in self._done):
+            return
         new = make(getattr(owner, attr))
         setattr(owner, attr, new)
-        self._done.append((owner, attr, prior, new))
+        self._done.append((owner, attr, current, new))
 
-    def restore(self) -> bool:
-        """Put back every attribute still ours; return whether all were (exact restore)."""
+    def restore(self, since: int = 0) -> None:
+        """Put back every attribute (patched at or after index ``since``) that is still ours;
+        keep the records of those another library has wrapped on top of since."""
         kept = []
-        for owner, attr, prior, new in reversed(self._done):
+        for owner, attr, prior, new in reversed(self._done[since:]):
             if owner.__dict__.get(attr, _ABSENT) is not new:
-                kept.append((owner, attr, prior, new))  # someone wrapped on top: stay, switched off
-                continue
-            if prior is _ABSENT:
+                kept.append((owner, attr, prior, new))  # buried: stays, switched off
+            elif prior is _ABSENT:
                 delattr(owner, attr)
             else:
                 setattr(owner, attr, prior)
-        self._done = kept[::-1]
-        return not kept
+        self._done[since:] = kept[::-1]
+
+
+def _reaches(obj: Any, target: Any) -> bool:
+    """Whether ``target`` is ``obj`` or found along its ``__wrapped__`` chain."""
+    for _ in range(32):
+        if obj is target:
+            return True
+        obj = getattr(obj, "__wrapped__", None)
+        if obj is None:
+            return False
+    return False
 
 
 def subclasses(cls: type) -> list[type]:
     """``cls`` and every class derived from it that exists now."""
-    out = [cls]
+    out: list[type] = [cls]
     i = 0
     while i < len(out):
-        out.extend(c for c in out[i].__subclasses__() if c not in out)
+        sub: list[type] = out[i].__subclasses__()
+        out.extend(c for c in sub if c not in out)
         i += 1
     return out

@@ -106,6 +106,10 @@ class Stainless:
                     patches.replace(cls, "request", make)
         patches.replace(base.BaseClient, "_process_response_data", _capturing)
 
+    def is_raw(self, obj: Any) -> bool:
+        """Whether ``obj`` is a raw-response wrapper (``with_raw_response`` and friends)."""
+        return isinstance(obj, self.raw_types)
+
     def _match(self, options: Any) -> Endpoint | None:
         if not self.switch.enabled or IN_MANAGED_CALL.get():
             return None
@@ -184,16 +188,9 @@ class _Call:
         "tap",
     )
 
-    @classmethod
-    def make(cls, integ: Stainless, ep: Endpoint, client: Any, cast_to: Any, options: Any, kwargs: Any) -> _Call | None:
-        body = options.json_data
-        extra = options.extra_json
-        if extra:
-            merge = getattr(integ._base, "_merge_mappings", None)
-            body = merge(body or {}, extra) if merge is not None else {**(body or {}), **extra}
-        if type(body) is not dict:
-            return None  # not a JSON object body: nothing a codec can read
-        self = cls()
+    def __init__(
+        self, integ: Stainless, ep: Endpoint, client: Any, cast_to: Any, options: Any, kwargs: Any, body: dict[str, Any]
+    ) -> None:
         self.integ = integ
         self.ep = ep
         self.client = client
@@ -203,8 +200,24 @@ class _Call:
         self.recorded, self.hidden = split_headers(options.headers)
         self.request = LLMRequest(self.recorded, body)
         self.entered = False
-        self.result = self.parsed = self.data = self.response = self.sdk_stream = self.tap = None
-        return self
+        self.result: Any = None
+        self.parsed: Any = None
+        self.data: Any = None
+        self.response: Any = None
+        self.sdk_stream: Any = None
+        self.tap: Any = None
+
+    @classmethod
+    def make(cls, integ: Stainless, ep: Endpoint, client: Any, cast_to: Any, options: Any, kwargs: Any) -> _Call | None:
+        """The managed call for ``options``, or ``None`` when its body is not a JSON object."""
+        body = options.json_data
+        extra = options.extra_json
+        if extra:
+            merge = getattr(integ._base, "_merge_mappings", None)
+            body = merge(body or {}, extra) if merge is not None else {**(body or {}), **extra}
+        if type(body) is not dict:
+            return None
+        return cls(integ, ep, client, cast_to, options, kwargs, body)
 
     # -- request side -------------------------------------------------------------------------
 
@@ -260,7 +273,7 @@ class _Call:
             capture = _CAPTURE.set(slot)
             try:
                 result = orig(self.client, self.cast_to, opts, **self.kwargs)
-                parsed = result.parse() if isinstance(result, self.integ.raw_types) else result
+                parsed = result.parse() if self.integ.is_raw(result) else result
             finally:
                 _CAPTURE.reset(capture)
                 IN_MANAGED_CALL.reset(managed)
@@ -286,7 +299,7 @@ class _Call:
             try:
                 result = await orig(self.client, self.cast_to, opts, **self.kwargs)
                 parsed = result
-                if isinstance(result, self.integ.raw_types):
+                if self.integ.is_raw(result):
                     parsed = result.parse()
                     if isawaitable(parsed):
                         parsed = await parsed
@@ -327,7 +340,7 @@ class _Call:
     def give_back(self, out: Any) -> Any:
         if self.unchanged(out):
             return self.result
-        raw = self.result if isinstance(self.result, self.integ.raw_types) else None
+        raw = self.result if self.integ.is_raw(self.result) else None
         cast_to = raw._cast_to if raw is not None else self.cast_to
         model = self.client._process_response_data(data=out, cast_to=cast_to, response=self.response)
         post = self.options.post_parser
@@ -358,7 +371,7 @@ class _Call:
             managed = IN_MANAGED_CALL.set(True)
             try:
                 result = orig(self.client, self.cast_to, opts, **self.kwargs)
-                stream = self.opened(result, result.parse() if isinstance(result, self.integ.raw_types) else result)
+                stream = self.opened(result, result.parse() if self.integ.is_raw(result) else result)
             finally:
                 IN_MANAGED_CALL.reset(managed)
             self.tap = _SyncTap(stream._iterator)
@@ -389,7 +402,7 @@ class _Call:
             try:
                 result = await orig(self.client, self.cast_to, opts, **self.kwargs)
                 stream = result
-                if isinstance(result, self.integ.raw_types):
+                if self.integ.is_raw(result):
                     stream = result.parse()
                     if isawaitable(stream):
                         stream = await stream

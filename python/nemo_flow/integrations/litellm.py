@@ -371,7 +371,9 @@ def _stream_sync(provider: Any, c: _Call, collector: Any) -> Any:
 
 
 async def _stream_async(provider: Any, c: _Call, collector: Any) -> Any:
-    return await llm.stream_execute(c.name(), c.request, provider, collector.collect, collector.finalize, **c.pipeline())
+    return await llm.stream_execute(
+        c.name(), c.request, provider, collector.collect, collector.finalize, **c.pipeline()
+    )
 
 
 class _Tap:
@@ -412,7 +414,7 @@ class _AsyncTap:
         return data
 
 
-class _SyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class _SyncStream(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """LiteLLM's own stream object (``isinstance`` holds) whose iteration is the managed stream."""
 
     def __init__(self, wrapped: Any, managed: Any, call: _Call) -> None:
@@ -436,7 +438,7 @@ class _SyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_managed.close()
 
 
-class _AsyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class _AsyncStream(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """Async twin of :class:`_SyncStream`."""
 
     def __init__(self, wrapped: Any, managed: Any, call: _Call) -> None:
