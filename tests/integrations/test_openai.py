@@ -459,3 +459,59 @@ def test_calls_inside_another_managed_call_pass_through(stub: ProviderStub, even
 
     nemo_flow.llm.execute_sync("outer", LLMRequest({}, {"model": "m"}), outer)
     assert [e.name for e in llm_events(events, "start")] == ["outer"]
+
+
+def test_sanitized_values_reach_no_event_but_the_wire(stub: ProviderStub, events: list[Any]) -> None:
+    def redact(req: LLMRequest) -> LLMRequest:
+        req.content.pop("user", None)
+        req.headers.pop("X-Customer-Token", None)
+        return req
+
+    guardrails.register_llm_sanitize_request("redact", 0, redact)
+    stub.reply_json(completion())
+    nf_openai.instrument()
+    client(stub).chat.completions.create(
+        model="m", messages=MESSAGES, user="alice@example.com", extra_headers={"X-Customer-Token": "tok-123"}
+    )
+    dumped = repr([e.to_dict() for e in events])
+    assert "alice@example.com" not in dumped and "tok-123" not in dumped
+    assert stub.requests[0].body["user"] == "alice@example.com"
+    assert stub.requests[0].headers["x-customer-token"] == "tok-123"
+
+
+def test_azure_client_is_managed(stub: ProviderStub, events: list[Any]) -> None:
+    stub.reply_json(completion("azure"))
+    nf_openai.instrument()
+    az = openai.AzureOpenAI(
+        azure_endpoint=stub.url, api_key="k", api_version="2024-10-21", azure_deployment="dep", max_retries=0
+    )
+    out = az.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert out.choices[0].message.content == "azure"
+    assert stub.requests[0].path.startswith("/openai/deployments/dep/chat/completions")
+    start, _ = only_call(events)
+    assert start.data["content"]["model"] == "gpt-4o"
+
+
+def test_otel_spans_carry_gen_ai_attributes(stub: ProviderStub) -> None:
+    from otlp_receivers import OtlpHttpReceiver
+
+    receiver = OtlpHttpReceiver()
+    config = nemo_flow.OpenTelemetryConfig()
+    config.endpoint = receiver.url
+    sub = nemo_flow.OpenTelemetrySubscriber(config)
+    sub.register("otlp")
+    try:
+        stub.reply_json(completion("span me"))
+        nf_openai.instrument()
+        client(stub).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0.3)
+        assert sub.force_flush() is True
+    finally:
+        sub.deregister("otlp")
+        sub.shutdown()
+        spans = receiver.spans()
+        receiver.stop()
+    (span,) = [s for s in spans if s.attributes.get("gen_ai.operation.name") == "chat"]
+    a = span.attributes
+    assert a["gen_ai.request.model"] == "gpt-4o-mini" and a["gen_ai.request.temperature"] == 0.3
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (9, 3)
+    assert a["gen_ai.response.finish_reasons"] == ["complete"]  # the codec's normalized vocabulary

@@ -57,6 +57,7 @@ class _Slot:
 
 
 _CAPTURE: ContextVar[_Slot | None] = ContextVar("nemo_flow_stainless_capture", default=None)
+_SLOT_ATTR = "_nemo_flow_slot"
 
 
 def _capturing(orig: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,6 +66,10 @@ def _capturing(orig: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(orig)
     def _process_response_data(self: Any, *, data: Any, cast_to: Any, response: Any) -> Any:
         slot = _CAPTURE.get()
+        if slot is None:
+            # A managed stream's chunks: the slot rides on the HTTP response, which saves a
+            # context-variable switch per chunk.
+            slot = getattr(response, _SLOT_ATTR, None)
         if slot is not None:
             slot.data = data
             slot.response = response
@@ -85,7 +90,7 @@ class Stainless:
         self.switch = Switch(sdk, self._install)
         self.raw_types: tuple[type, ...] = ()
         self._base: Any = None
-        self._urls: dict[int, tuple[Any, str]] = {}
+        self._urls: dict[int, tuple[Any, dict[str, Any]]] = {}
 
     # -- patching ---------------------------------------------------------------------------
 
@@ -150,9 +155,10 @@ class Stainless:
 
         return request
 
-    def base_url(self, client: Any) -> str:
-        """The client's base URL without credentials (OpenAI-compatible servers share the SDK)."""
-        url = client.base_url
+    def metadata(self, client: Any) -> dict[str, Any]:
+        """The event metadata for ``client``: the integration and its base URL without
+        credentials (OpenAI-compatible servers share the SDK). Cached per URL object."""
+        url = getattr(client, "_base_url", None) or client.base_url
         hit = self._urls.get(id(url))
         if hit is not None and hit[0] is url:
             return hit[1]
@@ -162,8 +168,9 @@ class Stainless:
             text = str(url)
         if len(self._urls) > 64:
             self._urls.clear()
-        self._urls[id(url)] = (url, text)
-        return text
+        meta = {"integration": self.sdk, "base_url": text}
+        self._urls[id(url)] = (url, meta)
+        return meta
 
 
 class _Call:
@@ -222,14 +229,13 @@ class _Call:
     # -- request side -------------------------------------------------------------------------
 
     def pipeline(self) -> dict[str, Any]:
-        content = self.request.content
-        model = content.get("model")
-        integ = self.integ
+        model = self.request.content.get("model")
+        codec = self.ep.codec
         return {
             "model_name": model if isinstance(model, str) else None,
-            "codec": self.ep.codec,
-            "response_codec": self.ep.codec,
-            "metadata": {"integration": integ.sdk, "base_url": integ.base_url(self.client)},
+            "codec": codec,
+            "response_codec": codec,
+            "metadata": self.integ.metadata(self.client),
         }
 
     def options_for(self, req: LLMRequest) -> Any:
@@ -374,7 +380,7 @@ class _Call:
                 stream = self.opened(result, result.parse() if self.integ.is_raw(result) else result)
             finally:
                 IN_MANAGED_CALL.reset(managed)
-            self.tap = _SyncTap(stream._iterator)
+            self.tap = _SyncTap(stream)
             return self.tap
 
         collector = self.ep.collector()
@@ -409,7 +415,7 @@ class _Call:
                 self.opened(result, stream)
             finally:
                 IN_MANAGED_CALL.reset(managed)
-            self.tap = _AsyncTap(stream._iterator)
+            self.tap = _AsyncTap(stream)
             return self.tap
 
         collector = self.ep.collector()
@@ -474,9 +480,10 @@ class _SyncTap:
 
     __slots__ = ("_closed", "_it", "_slot", "last_data", "last_obj", "running")
 
-    def __init__(self, it: Any) -> None:
-        self._it = it
+    def __init__(self, stream: Any) -> None:
+        self._it = stream._iterator
         self._slot = _Slot()
+        setattr(stream.response, _SLOT_ATTR, self._slot)
         self._closed = False
         self.running = False
         self.last_data: Any = None
@@ -487,13 +494,11 @@ class _SyncTap:
 
     def __next__(self) -> Any:
         slot = self._slot
-        capture = _CAPTURE.set(slot)
         self.running = True
         try:
             obj = next(self._it)
         finally:
             self.running = False
-            _CAPTURE.reset(capture)
         data = slot.data
         slot.data = None
         if type(data) is not dict:
@@ -513,9 +518,10 @@ class _AsyncTap:
 
     __slots__ = ("_closed", "_it", "_slot", "last_data", "last_obj", "running")
 
-    def __init__(self, it: Any) -> None:
-        self._it = it
+    def __init__(self, stream: Any) -> None:
+        self._it = stream._iterator
         self._slot = _Slot()
+        setattr(stream.response, _SLOT_ATTR, self._slot)
         self._closed = False
         self.running = False
         self.last_data: Any = None
@@ -526,13 +532,11 @@ class _AsyncTap:
 
     async def __anext__(self) -> Any:
         slot = self._slot
-        capture = _CAPTURE.set(slot)
         self.running = True
         try:
             obj = await self._it.__anext__()
         finally:
             self.running = False
-            _CAPTURE.reset(capture)
         data = slot.data
         slot.data = None
         if type(data) is not dict:
