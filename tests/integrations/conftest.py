@@ -3,22 +3,17 @@ LLM events split by phase, and every integration switched off again after each t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from provider_stub import ProviderStub
+from provider_stub import stub  # noqa: F401  (the loopback provider fixture)
 
 from nemo_flow import integrations
 
-
-@pytest.fixture
-def stub() -> Iterator[ProviderStub]:
-    s = ProviderStub()
-    try:
-        yield s
-    finally:
-        s.close()
+# LiteLLM fetches a model price map over the network when imported, unless told not to.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 @pytest.fixture(autouse=True)

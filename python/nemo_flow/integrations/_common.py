@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 IN_MANAGED_CALL: ContextVar[bool] = ContextVar("nemo_flow_in_managed_call", default=False)
 """True while an integration's managed call is running the provider's own code."""
@@ -163,3 +163,40 @@ def subclasses(cls: type) -> list[type]:
         out.extend(c for c in sub if c not in out)
         i += 1
     return out
+
+
+class Surface(NamedTuple):
+    """The four public functions every integration module exports."""
+
+    instrument: Callable[..., None]
+    uninstrument: Callable[[], None]
+    is_instrumented: Callable[[], bool]
+    instrumented: Callable[..., AbstractContextManager[None]]
+
+
+def surface(switch: Switch, what: str) -> Surface:
+    """``instrument`` / ``uninstrument`` / ``is_instrumented`` / ``instrumented`` over ``switch``."""
+
+    def instrument(*, name: str | None = None) -> None:
+        switch.instrument(name)
+
+    def uninstrument() -> None:
+        switch.uninstrument()
+
+    def is_instrumented() -> bool:
+        return switch.enabled
+
+    def instrumented(*, name: str | None = None) -> AbstractContextManager[None]:
+        return switch.instrumented(name)
+
+    instrument.__doc__ = (
+        f"Manage every {what} call from now on. Idempotent (covers clients created before);"
+        " ``name`` replaces the default event names."
+    )
+    uninstrument.__doc__ = (
+        "Put the SDK back exactly as it was (or, where another library has wrapped on top of ours"
+        " since, leave ours in its chain switched off so theirs keeps working)."
+    )
+    is_instrumented.__doc__ = f"Whether {what} calls are being managed."
+    instrumented.__doc__ = "Instrument for the duration of a ``with`` block (restored after, unless it was on before)."
+    return Surface(instrument, uninstrument, is_instrumented, instrumented)

@@ -474,9 +474,10 @@ def _rebuilder(stream: Any) -> Callable[[Any], Any]:
     return rebuild
 
 
-class _SyncTap:
+class _Tap:
     """The provider side of a managed stream: pulls the SDK's chunk objects and yields the
-    JSON each was parsed from, remembering the pair."""
+    JSON each was parsed from, remembering the pair. ``running`` is true while the SDK's own
+    iterator runs (its close on exhaustion must not finish the managed stream early)."""
 
     __slots__ = ("_closed", "_it", "_slot", "last_data", "last_obj", "running")
 
@@ -489,16 +490,8 @@ class _SyncTap:
         self.last_data: Any = None
         self.last_obj: Any = None
 
-    def __iter__(self) -> _SyncTap:
-        return self
-
-    def __next__(self) -> Any:
+    def _record(self, obj: Any) -> Any:
         slot = self._slot
-        self.running = True
-        try:
-            obj = next(self._it)
-        finally:
-            self.running = False
         data = slot.data
         slot.data = None
         if type(data) is not dict:
@@ -506,6 +499,21 @@ class _SyncTap:
         self.last_obj = obj
         self.last_data = data
         return data
+
+
+class _SyncTap(_Tap):
+    __slots__ = ()
+
+    def __iter__(self) -> _SyncTap:
+        return self
+
+    def __next__(self) -> Any:
+        self.running = True
+        try:
+            obj = next(self._it)
+        finally:
+            self.running = False
+        return self._record(obj)
 
     def close(self) -> None:
         if not self._closed:
@@ -513,37 +521,19 @@ class _SyncTap:
             self._it.close()
 
 
-class _AsyncTap:
-    """Async twin of :class:`_SyncTap`."""
-
-    __slots__ = ("_closed", "_it", "_slot", "last_data", "last_obj", "running")
-
-    def __init__(self, stream: Any) -> None:
-        self._it = stream._iterator
-        self._slot = _Slot()
-        setattr(stream.response, _SLOT_ATTR, self._slot)
-        self._closed = False
-        self.running = False
-        self.last_data: Any = None
-        self.last_obj: Any = None
+class _AsyncTap(_Tap):
+    __slots__ = ()
 
     def __aiter__(self) -> _AsyncTap:
         return self
 
     async def __anext__(self) -> Any:
-        slot = self._slot
         self.running = True
         try:
             obj = await self._it.__anext__()
         finally:
             self.running = False
-        data = slot.data
-        slot.data = None
-        if type(data) is not dict:
-            data = obj.to_dict(mode="json")
-        self.last_obj = obj
-        self.last_data = data
-        return data
+        return self._record(obj)
 
     async def aclose(self) -> None:
         if not self._closed:
@@ -551,7 +541,7 @@ class _AsyncTap:
             await self._it.aclose()
 
 
-class _SyncChunks:
+class _Chunks:
     """Installed as the SDK stream's chunk iterator: pulls from the managed stream and hands
     back the SDK's own chunk object, or one rebuilt from the JSON an intercept produced."""
 
@@ -563,11 +553,7 @@ class _SyncChunks:
         self._direct = direct
         self._rebuild = rebuild
 
-    def __iter__(self) -> _SyncChunks:
-        return self
-
-    def __next__(self) -> Any:
-        chunk = self._managed.__next__()
+    def _pick(self, chunk: Any) -> Any:
         if self._direct:
             tap = self._tap
             if chunk is tap.last_data:
@@ -575,27 +561,24 @@ class _SyncChunks:
         return self._rebuild(chunk)
 
 
-class _AsyncChunks:
-    """Async twin of :class:`_SyncChunks`."""
+class _SyncChunks(_Chunks):
+    __slots__ = ()
 
-    __slots__ = ("_direct", "_managed", "_rebuild", "_tap")
+    def __iter__(self) -> _SyncChunks:
+        return self
 
-    def __init__(self, managed: Any, tap: Any, direct: bool, rebuild: Callable[[Any], Any]) -> None:
-        self._managed = managed
-        self._tap = tap
-        self._direct = direct
-        self._rebuild = rebuild
+    def __next__(self) -> Any:
+        return self._pick(self._managed.__next__())
+
+
+class _AsyncChunks(_Chunks):
+    __slots__ = ()
 
     def __aiter__(self) -> _AsyncChunks:
         return self
 
     async def __anext__(self) -> Any:
-        chunk = await self._managed.__anext__()
-        if self._direct:
-            tap = self._tap
-            if chunk is tap.last_data:
-                return tap.last_obj
-        return self._rebuild(chunk)
+        return self._pick(await self._managed.__anext__())
 
 
 def _close_with(response: Any, managed: Any, tap: Any) -> None:

@@ -12,10 +12,8 @@ Needs ``pip install nemo-flow[anthropic]``; the SDK is imported only by ``instru
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from ..codecs import AnthropicMessagesCodec, AnthropicMessagesStreamCollector
+from ._common import surface
 from ._stainless import Endpoint, Stainless
 
 __all__ = ["instrument", "instrumented", "is_instrumented", "uninstrument"]
@@ -27,26 +25,4 @@ _INTEGRATION = Stainless(
 )
 
 
-def instrument(*, name: str | None = None) -> None:
-    """Manage every Anthropic Messages call from now on. Idempotent; ``name`` replaces the
-    default event name."""
-    _INTEGRATION.switch.instrument(name)
-
-
-def uninstrument() -> None:
-    """Put the SDK back exactly as it was (or, if another library wrapped on top of ours since,
-    leave ours in place switched off so theirs keeps working)."""
-    _INTEGRATION.switch.uninstrument()
-
-
-def is_instrumented() -> bool:
-    """Whether Anthropic calls are being managed."""
-    return _INTEGRATION.switch.enabled
-
-
-@contextmanager
-def instrumented(*, name: str | None = None) -> Iterator[None]:
-    """Instrument for the duration of a ``with`` block (restored after, unless it was
-    already instrumented before)."""
-    with _INTEGRATION.switch.instrumented(name):
-        yield
+instrument, uninstrument, is_instrumented, instrumented = surface(_INTEGRATION.switch, "Anthropic Messages")

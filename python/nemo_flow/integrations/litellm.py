@@ -23,8 +23,7 @@ import functools
 import importlib
 import inspect
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import wrapt
@@ -39,7 +38,7 @@ from ..codecs import (
     OpenAIResponsesCodec,
     OpenAIResponsesStreamCollector,
 )
-from ._common import IN_MANAGED_CALL, Patches, Switch, split_headers, untouched
+from ._common import IN_MANAGED_CALL, Patches, Switch, split_headers, surface, untouched
 
 __all__ = ["instrument", "instrumented", "is_instrumented", "uninstrument"]
 
@@ -80,8 +79,20 @@ class _Fn(NamedTuple):
 _CHAT = OpenAIChatCodec()
 _RESPONSES = OpenAIResponsesCodec()
 _ANTHROPIC = AnthropicMessagesCodec()
-_FUNCS = (
-    _Fn(
+
+
+def _pair(
+    module: str, sync: str, name: str, codec: Any, collector: Any, result: str, chunk: str, streams: bool
+) -> tuple[_Fn, _Fn]:
+    """The sync function and its ``a``-prefixed async twin, managed alike."""
+    return (
+        _Fn(module, sync, name, codec, collector, result, chunk, streams),
+        _Fn(module, "a" + sync, name, codec, collector, result, chunk, streams),
+    )
+
+
+_FUNCS: tuple[_Fn, ...] = (
+    *_pair(
         "litellm",
         "completion",
         "litellm.completion",
@@ -91,17 +102,7 @@ _FUNCS = (
         "litellm.ModelResponseStream",
         True,
     ),
-    _Fn(
-        "litellm",
-        "acompletion",
-        "litellm.completion",
-        _CHAT,
-        OpenAIChatStreamCollector,
-        "litellm.ModelResponse",
-        "litellm.ModelResponseStream",
-        True,
-    ),
-    _Fn(
+    *_pair(
         "litellm",
         "responses",
         "litellm.responses",
@@ -111,16 +112,9 @@ _FUNCS = (
         "",
         True,
     ),
-    _Fn(
-        "litellm",
-        "aresponses",
-        "litellm.responses",
-        _RESPONSES,
-        OpenAIResponsesStreamCollector,
-        "litellm.types.llms.openai.ResponsesAPIResponse",
-        "",
-        True,
-    ),
+)
+# The Anthropic interface names its async twin ``acreate``; its streams pass through.
+_FUNCS += (
     _Fn(
         "litellm.anthropic_interface.messages",
         "create",
@@ -386,35 +380,29 @@ class _Tap:
         self.last_obj: Any = None
         self.last_data: Any = None
 
-    def __iter__(self) -> _Tap:
-        return self
-
-    def __next__(self) -> Any:
-        obj = next(self._it)
+    def _record(self, obj: Any) -> Any:
         self.last_obj = obj
         self.last_data = data = _dump(obj)
         return data
 
+    def __iter__(self) -> _Tap:
+        return self
 
-class _AsyncTap:
-    __slots__ = ("_it", "last_data", "last_obj")
+    def __next__(self) -> Any:
+        return self._record(next(self._it))
 
-    def __init__(self, it: Any) -> None:
-        self._it = it
-        self.last_obj: Any = None
-        self.last_data: Any = None
+
+class _AsyncTap(_Tap):
+    __slots__ = ()
 
     def __aiter__(self) -> _AsyncTap:
         return self
 
     async def __anext__(self) -> Any:
-        obj = await self._it.__anext__()
-        self.last_obj = obj
-        self.last_data = data = _dump(obj)
-        return data
+        return self._record(await self._it.__anext__())
 
 
-class _SyncStream(wrapt.ObjectProxy):  # type: ignore[type-arg]
+class _Stream(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """LiteLLM's own stream object (``isinstance`` holds) whose iteration is the managed stream."""
 
     def __init__(self, wrapped: Any, managed: Any, call: _Call) -> None:
@@ -423,65 +411,37 @@ class _SyncStream(wrapt.ObjectProxy):  # type: ignore[type-arg]
         self._self_call = call
         self._self_direct = call.tap is not None and untouched(managed, call.tap)
 
-    def __iter__(self) -> Any:
-        return self
-
-    def __next__(self) -> Any:
-        chunk = self._self_managed.__next__()
+    def _self_pick(self, chunk: Any) -> Any:
         tap = self._self_call.tap
         if self._self_direct and chunk is tap.last_data:
             return tap.last_obj
         return self._self_call.rebuild_chunk(chunk)
+
+
+class _SyncStream(_Stream):
+    def __iter__(self) -> Any:
+        return self
+
+    def __next__(self) -> Any:
+        return self._self_pick(self._self_managed.__next__())
 
     def close(self) -> None:
         """Stop consuming: the managed call ends now with what was received."""
         self._self_managed.close()
 
 
-class _AsyncStream(wrapt.ObjectProxy):  # type: ignore[type-arg]
-    """Async twin of :class:`_SyncStream`."""
-
-    def __init__(self, wrapped: Any, managed: Any, call: _Call) -> None:
-        super().__init__(wrapped)
-        self._self_managed = managed
-        self._self_call = call
-        self._self_direct = call.tap is not None and untouched(managed, call.tap)
-
+class _AsyncStream(_Stream):
     def __aiter__(self) -> Any:
         return self
 
     async def __anext__(self) -> Any:
-        chunk = await self._self_managed.__anext__()
-        tap = self._self_call.tap
-        if self._self_direct and chunk is tap.last_data:
-            return tap.last_obj
-        return self._self_call.rebuild_chunk(chunk)
+        return self._self_pick(await self._self_managed.__anext__())
 
     async def aclose(self) -> None:
         """Stop consuming: the managed call ends now with what was received."""
         await self._self_managed.aclose()
 
 
-def instrument(*, name: str | None = None) -> None:
-    """Manage every LiteLLM completion, Responses and Anthropic-interface call from now on.
-    Idempotent; ``name`` replaces the default event names. Imports ``litellm``."""
-    _SWITCH.instrument(name)
-
-
-def uninstrument() -> None:
-    """Put LiteLLM's functions back exactly as they were (or switch ours off where another
-    library has wrapped on top since)."""
-    _SWITCH.uninstrument()
-
-
-def is_instrumented() -> bool:
-    """Whether LiteLLM calls are being managed."""
-    return _SWITCH.enabled
-
-
-@contextmanager
-def instrumented(*, name: str | None = None) -> Iterator[None]:
-    """Instrument for the duration of a ``with`` block (restored after, unless it was
-    already instrumented before)."""
-    with _SWITCH.instrumented(name):
-        yield
+instrument, uninstrument, is_instrumented, instrumented = surface(
+    _SWITCH, "LiteLLM completion, Responses and Anthropic-interface"
+)

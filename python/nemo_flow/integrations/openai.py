@@ -14,10 +14,8 @@ Needs ``pip install nemo-flow[openai]``; the SDK is imported only by ``instrumen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from ..codecs import OpenAIChatCodec, OpenAIChatStreamCollector, OpenAIResponsesCodec, OpenAIResponsesStreamCollector
+from ._common import surface
 from ._stainless import Endpoint, Stainless
 
 __all__ = ["instrument", "instrumented", "is_instrumented", "uninstrument"]
@@ -31,26 +29,6 @@ _INTEGRATION = Stainless(
 )
 
 
-def instrument(*, name: str | None = None) -> None:
-    """Manage every OpenAI chat-completions and Responses call from now on. Idempotent;
-    ``name`` replaces the default event names."""
-    _INTEGRATION.switch.instrument(name)
-
-
-def uninstrument() -> None:
-    """Put the SDK back exactly as it was (or, if another library wrapped on top of ours since,
-    leave ours in place switched off so theirs keeps working)."""
-    _INTEGRATION.switch.uninstrument()
-
-
-def is_instrumented() -> bool:
-    """Whether OpenAI calls are being managed."""
-    return _INTEGRATION.switch.enabled
-
-
-@contextmanager
-def instrumented(*, name: str | None = None) -> Iterator[None]:
-    """Instrument for the duration of a ``with`` block (restored after, unless it was
-    already instrumented before)."""
-    with _INTEGRATION.switch.instrumented(name):
-        yield
+instrument, uninstrument, is_instrumented, instrumented = surface(
+    _INTEGRATION.switch, "OpenAI chat-completions and Responses"
+)
