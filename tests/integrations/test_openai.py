@@ -515,3 +515,16 @@ def test_otel_spans_carry_gen_ai_attributes(stub: ProviderStub) -> None:
     assert a["gen_ai.request.model"] == "gpt-4o-mini" and a["gen_ai.request.temperature"] == 0.3
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (9, 3)
     assert a["gen_ai.response.finish_reasons"] == ["complete"]  # the codec's normalized vocabulary
+
+
+def test_body_values_that_are_not_plain_json_are_recorded_as_sent(stub: ProviderStub, events: list[Any]) -> None:
+    import datetime
+
+    stub.reply_json(completion())
+    nf_openai.instrument()
+    client(stub).chat.completions.create(
+        model="m", messages=MESSAGES, extra_body={"as_of": datetime.datetime(2026, 1, 2, 3, 4), "tags": ("a", "b")}
+    )
+    start, _ = only_call(events)
+    assert stub.requests[0].body["as_of"] == "2026-01-02T03:04:00"
+    assert start.data["content"]["as_of"] == "2026-01-02T03:04:00" and start.data["content"]["tags"] == ["a", "b"]
