@@ -39,7 +39,7 @@ def test_completion_is_one_event_even_with_the_openai_integration(stub: Provider
     stub.reply_json(completion("lite hello", model="m"))
     nf_litellm.instrument()
     nf_openai.instrument()
-    out = litellm.completion(model="openai/m", messages=MESSAGES, temperature=0.5, **kw(stub))
+    out = litellm.completion("openai/m", MESSAGES, temperature=0.5, **kw(stub))  # positional, as often written
     assert type(out) is litellm.ModelResponse and out.choices[0].message.content == "lite hello"
     start, end = only_call(events)
     assert start.name == "litellm.completion"

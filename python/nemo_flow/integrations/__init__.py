@@ -31,7 +31,7 @@ AVAILABLE: dict[str, str] = {
 """Integration name -> the SDK module whose presence enables it."""
 
 _lock = threading.Lock()
-_pending: dict[str, Any] = {}  # hooked, waiting for the SDK's import -> the name to pass
+_pending: dict[str, str | None] = {}  # hooked, waiting for the SDK's import -> the name to pass
 _hooked: set[str] = set()  # post-import hook registered (hooks cannot be removed; they check _pending)
 
 
@@ -49,7 +49,7 @@ def _sdk_installed(module: str) -> bool:
         return False
 
 
-def instrument_all(*, name: Any = None, only: list[str] | None = None) -> list[str]:
+def instrument_all(*, name: str | None = None, only: list[str] | None = None) -> list[str]:
     """Instrument every integration whose SDK is installed; return their names.
 
     An SDK already imported is instrumented now; one installed but not imported yet is
