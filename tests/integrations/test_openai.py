@@ -528,3 +528,26 @@ def test_body_values_that_are_not_plain_json_are_recorded_as_sent(stub: Provider
     start, _ = only_call(events)
     assert stub.requests[0].body["as_of"] == "2026-01-02T03:04:00"
     assert start.data["content"]["as_of"] == "2026-01-02T03:04:00" and start.data["content"]["tags"] == ["a", "b"]
+
+
+async def test_async_responses_stream_helper(stub: ProviderStub, events: list[Any]) -> None:
+    stub.reply_sse(responses_stream(["as", "ync"]), done=False)
+    nf_openai.instrument()
+    async with aclient(stub).responses.stream(model="gpt-4o-mini", input="hi") as s:
+        deltas = [e.delta async for e in s if e.type == "response.output_text.delta"]
+        final = await s.get_final_response()
+    assert deltas == ["as", "ync"] and final.output_text == "async"
+    _, end = only_call(events)
+    assert end.annotated_response.response_text() == "async"
+
+
+def test_sync_streaming_response_of_a_stream(stub: ProviderStub, events: list[Any]) -> None:
+    stub.reply_sse(chat_stream(["w", "s"]))
+    nf_openai.instrument()
+    with client(stub).chat.completions.with_streaming_response.create(
+        model="m", messages=MESSAGES, stream=True
+    ) as resp:
+        text = "".join(c.choices[0].delta.content or "" for c in resp.parse())
+    assert text == "ws"
+    _, end = only_call(events)
+    assert end.annotated_response.response_text() == "ws"
