@@ -22,10 +22,14 @@ class Recorded:
     body: Any
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # many concurrent clients connect at once in the parallel tests
+
+
 class ProviderStub:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
-        self._replies: deque[tuple[int, str, bytes]] = deque()
+        self._replies: deque[tuple[int, str, bytes, dict[str, str]]] = deque()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,9 +39,13 @@ class ProviderStub:
                 stub.requests.append(
                     Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw))
                 )
-                status, ctype, body = stub._replies.popleft() if stub._replies else (500, "application/json", b"{}")
+                status, ctype, body, extra = (
+                    stub._replies.popleft() if stub._replies else (500, "application/json", b"{}", {})
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
+                for k, v in extra.items():
+                    self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -45,7 +53,7 @@ class ProviderStub:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
@@ -55,7 +63,11 @@ class ProviderStub:
         return f"http://{host!s}:{port}"
 
     def reply_json(self, obj: Any) -> None:
-        self._replies.append((200, "application/json", json.dumps(obj).encode()))
+        self._replies.append((200, "application/json", json.dumps(obj).encode(), {}))
+
+    def reply_status(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        """Answer the next request with ``status`` and a JSON body (an error, say)."""
+        self._replies.append((status, "application/json", json.dumps(obj).encode(), dict(headers or {})))
 
     def reply_sse(self, events: list[Any], *, done: bool = True, crlf: bool = False) -> None:
         nl = "\r\n" if crlf else "\n"
@@ -66,7 +78,7 @@ class ProviderStub:
             frames.append(f"{head}data: {json.dumps(e)}{nl}{nl}")
         if done:
             frames.append(f"data: [DONE]{nl}{nl}")
-        self._replies.append((200, "text/event-stream", "".join(frames).encode()))
+        self._replies.append((200, "text/event-stream", "".join(frames).encode(), {}))
 
     def close(self) -> None:
         self._server.shutdown()
