@@ -109,7 +109,7 @@ pub struct ActivationError {
     /// The report of the failed attempt.
     pub report: ActivationReport,
     /// The failure a component's `register` returned, if that is what failed.
-    pub cause: Option<CallbackError>,
+    pub cause: Option<Box<CallbackError>>,
 }
 
 impl std::fmt::Display for ActivationError {
@@ -490,7 +490,7 @@ fn activate(
                         diagnostics,
                         components,
                     },
-                    cause: Some(cause),
+                    cause: Some(Box::new(cause)),
                 });
             }
         }
