@@ -6,7 +6,7 @@ Put it under every tool call and LLM call to get hierarchical scopes, a middlewa
 
 from __future__ import annotations
 
-from . import codecs, guardrails, intercepts, llm, observability, scope, scope_local, subscribers, tools, typed
+from . import codecs, guardrails, intercepts, llm, observability, plugin, scope, scope_local, subscribers, tools, typed
 from ._context import fork_asyncio_context
 from ._native import (
     AnnotatedLLMRequest,
@@ -115,6 +115,7 @@ __all__ = [
     "intercepts",
     "llm",
     "observability",
+    "plugin",
     "propagate_scope_to_thread",
     "scope",
     "scope_local",
@@ -124,3 +125,5 @@ __all__ = [
     "tools",
     "typed",
 ]
+
+plugin.activate_from_environment()

@@ -163,15 +163,12 @@ fn check(doc: &Value) -> (Parsed, Vec<Diagnostic>) {
         None => {}
         Some(v) if v.as_i64() == Some(1) => {}
         Some(v) if v.is_i64() || v.is_u64() => {
-            let b = policy.unsupported_value;
-            if let Some(level) = graded(b) {
-                r.push(
-                    level,
-                    "unsupported_config_version",
-                    "version",
-                    format!("unsupported plugin configuration version {v}; expected 1"),
-                );
-            }
+            r.graded(
+                policy.unsupported_value,
+                "unsupported_config_version",
+                "version",
+                format!("unsupported plugin configuration version {v}; expected 1"),
+            );
         }
         Some(v) => r.invalid("version", format!("expected an int, got {}", type_of(v))),
     }
@@ -218,7 +215,7 @@ fn check(doc: &Value) -> (Parsed, Vec<Diagnostic>) {
         s.plugin = lookup(&s.kind);
         let Some(p) = &s.plugin else {
             if s.ordinal == 0 {
-                if let Some(level) = graded(policy.unknown_component) {
+                if let Some(level) = policy.unknown_component.level() {
                     r.diagnostics.push(
                         Diagnostic::new(
                             level,
@@ -249,14 +246,6 @@ fn check(doc: &Value) -> (Parsed, Vec<Diagnostic>) {
     parsed.policy = policy;
     parsed.specs = specs;
     (parsed, diags)
-}
-
-fn graded(b: super::Behavior) -> Option<Level> {
-    match b {
-        super::Behavior::Ignore => None,
-        super::Behavior::Warn => Some(Level::Warning),
-        super::Behavior::Error => Some(Level::Error),
-    }
 }
 
 /// The plugin's own diagnostics, attributed to the component; a panic becomes

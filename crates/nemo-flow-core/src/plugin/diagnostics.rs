@@ -113,7 +113,8 @@ impl Behavior {
         }
     }
 
-    fn level(self) -> Option<Level> {
+    /// The level a finding gets, or `None` when it is dropped.
+    pub fn level(self) -> Option<Level> {
         match self {
             Self::Ignore => None,
             Self::Warn => Some(Level::Warning),
@@ -245,7 +246,8 @@ impl<'a> ConfigReader<'a> {
         self.diagnostics.push(d);
     }
 
-    fn graded(&mut self, b: Behavior, code: &str, path: &str, message: String) {
+    /// Adds a diagnostic graded by `b` (dropped when `ignore`).
+    pub fn graded(&mut self, b: Behavior, code: &str, path: &str, message: String) {
         if let Some(level) = b.level() {
             self.push(level, code, path, message);
         }
