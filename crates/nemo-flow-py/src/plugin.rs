@@ -315,7 +315,7 @@ impl PyPluginContext {
             )));
         }
         let label = callback
-            .getattr("__qualname__")
+            .getattr("__name__")
             .and_then(|n| n.extract::<String>())
             .unwrap_or_else(|_| type_name(callback));
         let f = callback.clone().unbind();
