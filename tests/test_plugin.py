@@ -388,19 +388,19 @@ def test_dataclasses_normalise_nested_dataclasses_and_refuse_wrong_types() -> No
         "components": [],
         "policy": {"unknown_component": "warn", "unknown_field": "warn", "unsupported_value": "error"},
     }
-    with pytest.raises(TypeError, match="ComponentSpec.kind: expected a non-empty str, got int"):
+    with pytest.raises(TypeError, match=r"ComponentSpec\.kind: expected a non-empty str, got int"):
         ComponentSpec(1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="ComponentSpec.enabled: expected a bool, got int"):
+    with pytest.raises(TypeError, match=r"ComponentSpec\.enabled: expected a bool, got int"):
         ComponentSpec("x", enabled=1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="ComponentSpec.config: expected a mapping"):
+    with pytest.raises(TypeError, match=r"ComponentSpec\.config: expected a mapping"):
         ComponentSpec("x", config=[1])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="PluginConfig.version: expected an int, got bool"):
+    with pytest.raises(TypeError, match=r"PluginConfig\.version: expected an int, got bool"):
         PluginConfig(version=True)
     with pytest.raises(TypeError, match=r"PluginConfig.components\[0\]"):
         PluginConfig(components=[3])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match="PluginConfig.policy: expected a ConfigPolicy"):
+    with pytest.raises(TypeError, match=r"PluginConfig\.policy: expected a ConfigPolicy"):
         PluginConfig(policy={"unknown_field": "warn"})  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="ConfigPolicy.unknown_field: expected one of"):
+    with pytest.raises(ValueError, match=r"ConfigPolicy\.unknown_field: expected one of"):
         ConfigPolicy(unknown_field="loud")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"config.*not JSON-serializable"):
         plugin.validate({"components": [{"kind": "x", "config": {"f": object()}}]})
@@ -468,9 +468,8 @@ def _run_import(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def test_environment_activation_on_import(tmp_path: Path) -> None:
     good = tmp_path / "plugins.toml"
-    good.write_text(
-        f'[[components]]\nkind = "observability"\n[components.config.atof]\nenabled = true\noutput_directory = "{tmp_path}"\nfilename = "env.jsonl"\n'
-    )
+    atof = f'enabled = true\noutput_directory = "{tmp_path}"\nfilename = "env.jsonl"\n'
+    good.write_text(f'[[components]]\nkind = "observability"\n[components.config.atof]\n{atof}')
     done = _run_import({"NEMO_FLOW_PLUGINS": str(good)})
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -503,7 +502,7 @@ def test_configured_sync_restores_what_was_active() -> None:
         assert run_tool() == {"q": 1, "outer": True}
         with (
             pytest.raises(ConfigError),
-            plugin.configured_sync({"components": [{"kind": "recorder", "config": {"tags": ["x"], "fail_after": 0}}]}),
+            plugin.configured_sync({"components": [{"kind": "recorder", "config": {"fail_after": 0, "tags": ["x"]}}]}),
         ):
             pass
         assert run_tool() == {"q": 1, "outer": True}
