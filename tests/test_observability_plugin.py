@@ -162,7 +162,7 @@ def test_a_section_failing_to_start_rolls_back_the_earlier_sections(tmp_path: Pa
         opentelemetry=OtlpConfig(enabled=True, endpoint="http:///no-host"),
     )
     with pytest.raises(
-        ConfigError, match="plugin component 'observability' failed to register: .*opentelemetry"
+        ConfigError, match=r"plugin component 'observability' failed to register: .*opentelemetry"
     ) as info:
         plugin.initialize_sync(bad)
     comp = info.value.report["components"][0]  # type: ignore[attr-defined]

@@ -239,7 +239,7 @@ class PluginConfig:
         specs = []
         for i, c in enumerate(comps):
             _need("PluginConfig", f"components[{i}]", isinstance(c, Mapping), "a mapping", c)
-            specs.append(ComponentSpec(c.get("kind"), c.get("enabled", True), c.get("config") or {}))  # type: ignore[arg-type]
+            specs.append(ComponentSpec(c.get("kind"), c.get("enabled", True), c.get("config") or {}))
         return cls(doc.get("version", 1), specs, ConfigPolicy(**policy))
 
 
