@@ -186,40 +186,21 @@ impl PyPluginContext {
     }
 }
 
-macro_rules! guardrail {
-    ($method:ident, $family:ident) => {
+/// Guardrails (`guardrail` argument) and execution intercepts (`fn` argument): no break_chain.
+macro_rules! prioritized {
+    ($method:ident, $family:ident, $arg:ident) => {
         #[pymethods]
         impl PyPluginContext {
-            /// Registers a guardrail under the component's namespace; returns the full name.
+            /// Registers under the component's namespace; returns the full name.
             fn $method(
                 &self,
                 py: Python<'_>,
                 name: &Bound<'_, PyAny>,
                 priority: &Bound<'_, PyAny>,
-                guardrail: &Bound<'_, PyAny>,
+                $arg: &Bound<'_, PyAny>,
             ) -> PyResult<String> {
                 let no = pyo3::types::PyBool::new(py, false);
-                self.add(py, Family::$family, name, priority, no.as_any(), guardrail)
-            }
-        }
-    };
-}
-
-macro_rules! execution {
-    ($method:ident, $family:ident) => {
-        #[pymethods]
-        impl PyPluginContext {
-            /// Registers an execution intercept under the component's namespace; returns the
-            /// full name.
-            fn $method(
-                &self,
-                py: Python<'_>,
-                name: &Bound<'_, PyAny>,
-                priority: &Bound<'_, PyAny>,
-                r#fn: &Bound<'_, PyAny>,
-            ) -> PyResult<String> {
-                let no = pyo3::types::PyBool::new(py, false);
-                self.add(py, Family::$family, name, priority, no.as_any(), r#fn)
+                self.add(py, Family::$family, name, priority, no.as_any(), $arg)
             }
         }
     };
@@ -245,32 +226,45 @@ macro_rules! request {
     };
 }
 
-guardrail!(
+prioritized!(
     register_tool_sanitize_request_guardrail,
-    ToolSanitizeRequest
+    ToolSanitizeRequest,
+    guardrail
 );
-guardrail!(
+prioritized!(
     register_tool_sanitize_response_guardrail,
-    ToolSanitizeResponse
+    ToolSanitizeResponse,
+    guardrail
 );
-guardrail!(
+prioritized!(
     register_tool_conditional_execution_guardrail,
-    ToolConditionalExecution
+    ToolConditionalExecution,
+    guardrail
 );
-guardrail!(register_llm_sanitize_request_guardrail, LlmSanitizeRequest);
-guardrail!(
+prioritized!(
+    register_llm_sanitize_request_guardrail,
+    LlmSanitizeRequest,
+    guardrail
+);
+prioritized!(
     register_llm_sanitize_response_guardrail,
-    LlmSanitizeResponse
+    LlmSanitizeResponse,
+    guardrail
 );
-guardrail!(
+prioritized!(
     register_llm_conditional_execution_guardrail,
-    LlmConditionalExecution
+    LlmConditionalExecution,
+    guardrail
 );
 request!(register_tool_request_intercept, ToolRequest);
 request!(register_llm_request_intercept, LlmRequest);
-execution!(register_tool_execution_intercept, ToolExecution);
-execution!(register_llm_execution_intercept, LlmExecution);
-execution!(register_llm_stream_execution_intercept, LlmStreamExecution);
+prioritized!(register_tool_execution_intercept, ToolExecution, r#fn);
+prioritized!(register_llm_execution_intercept, LlmExecution, r#fn);
+prioritized!(
+    register_llm_stream_execution_intercept,
+    LlmStreamExecution,
+    r#fn
+);
 
 #[pymethods]
 impl PyPluginContext {
