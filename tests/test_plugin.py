@@ -137,6 +137,14 @@ def test_policy_grades_diagnostics() -> None:
     }
     with pytest.raises(ConfigError, match="invalid config: unknown plugin component kind 'nope'"):
         plugin.initialize_sync(doc)
+    shapes = plugin.validate({"version": "1", "components": [{"kind": 3}, 5, {"kind": "x", "config": []}]})
+    assert codes(shapes) == {
+        ("plugin.invalid_plugin_config", "error", "version"),
+        ("plugin.invalid_plugin_config", "error", "components[0].kind"),
+        ("plugin.invalid_plugin_config", "error", "components[1]"),
+        ("plugin.invalid_plugin_config", "error", "components[2].config"),
+        ("plugin.unknown_component", "warning", None),
+    }
 
 
 def test_plugin_validate_raising_or_malformed_becomes_validate_failed() -> None:
