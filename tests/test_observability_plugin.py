@@ -165,7 +165,7 @@ def test_a_section_failing_to_start_rolls_back_the_earlier_sections(tmp_path: Pa
         ConfigError, match=r"plugin component 'observability' failed to register: .*opentelemetry"
     ) as info:
         plugin.initialize_sync(bad)
-    comp = info.value.report["components"][0]  # type: ignore[attr-defined]
+    comp = info.value.report["components"][0]
     assert comp["status"] == "failed"
     assert {g["name"] for g in comp["registrations"]} >= {"__nemo_flow_plugin__observability__atof"}
     for f, n in [("subscriber", "atof"), ("subscriber", "atif")]:

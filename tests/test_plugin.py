@@ -258,7 +258,7 @@ def test_register_failing_half_way_rolls_back_itself_and_earlier_components() ->
     err = info.value
     assert "plugin component 'second' failed to register: ValueError: refusing c" in str(err)
     assert isinstance(err.__cause__, ValueError)
-    statuses = [(c["kind"], c["status"]) for c in err.report["components"]]  # type: ignore[attr-defined]
+    statuses = [(c["kind"], c["status"]) for c in err.report["components"]]
     assert statuses == [("first", "rolled_back"), ("second", "failed")]
     assert run_tool() == {"q": 1}
     assert second.log == ["cleanup __nemo_flow_plugin__second__"]

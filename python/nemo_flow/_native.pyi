@@ -115,7 +115,10 @@ class RegistrationError(NemoFlowError):
     """A duplicate or otherwise invalid registration."""
 
 class ConfigError(NemoFlowError):
-    """Invalid configuration."""
+    """Invalid configuration. Raised by plugin activation, it carries the failed attempt's
+    activation report as ``report``."""
+
+    report: dict[str, Any]
 
 class MiddlewareError(NemoFlowError):
     """A guardrail, intercept or codec raised; the original exception is the __cause__."""
