@@ -14,6 +14,7 @@ from . import (
     intercepts,
     llm,
     observability,
+    plugin,
     scope,
     scope_local,
     subscribers,
@@ -131,6 +132,7 @@ __all__ = [
     "intercepts",
     "llm",
     "observability",
+    "plugin",
     "propagate_scope_to_thread",
     "scope",
     "scope_local",
@@ -140,3 +142,5 @@ __all__ = [
     "tools",
     "typed",
 ]
+
+plugin.activate_from_environment()

@@ -35,6 +35,7 @@ __all__ = [
     "OpenInferenceSubscriber",
     "OpenTelemetryConfig",
     "OpenTelemetrySubscriber",
+    "PluginContext",
     "RegistrationError",
     "ScopeAttributes",
     "ScopeContext",
@@ -60,6 +61,14 @@ __all__ = [
     "llm_call_end",
     "llm_conditional_execution",
     "llm_request_intercepts",
+    "plugin_active_config",
+    "plugin_clear",
+    "plugin_deregister",
+    "plugin_initialize",
+    "plugin_list_kinds",
+    "plugin_register",
+    "plugin_report",
+    "plugin_validate",
     "pop",
     "propagate_scope_to_thread",
     "push",
@@ -106,7 +115,10 @@ class RegistrationError(NemoFlowError):
     """A duplicate or otherwise invalid registration."""
 
 class ConfigError(NemoFlowError):
-    """Invalid configuration."""
+    """Invalid configuration. Raised by plugin activation, it carries the failed attempt's
+    activation report as ``report``."""
+
+    report: dict[str, Any]
 
 class MiddlewareError(NemoFlowError):
     """A guardrail, intercept or codec raised; the original exception is the __cause__."""
@@ -1105,3 +1117,55 @@ class OpenInferenceSubscriber(_OtlpSubscriber):
     def __new__(cls, config: OpenInferenceConfig) -> Self: ...
 
 def shutdown_exporters(timeout: float) -> bool: ...
+
+# Plugins (nemo_flow.plugin)
+
+@final
+class PluginContext:
+    """What a plugin's ``register(config, context)`` installs through. Every name gets the
+    component's namespace prefix; every registration is undone when the configuration is
+    cleared, replaced or rolled back; registering after ``register`` returned is refused.
+    Each ``register_*`` returns the full (namespaced) name."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def prefix(self) -> str: ...
+    def register_tool_sanitize_request_guardrail(
+        self, name: str, priority: int, guardrail: Callable[..., Any]
+    ) -> str: ...
+    def register_tool_sanitize_response_guardrail(
+        self, name: str, priority: int, guardrail: Callable[..., Any]
+    ) -> str: ...
+    def register_tool_conditional_execution_guardrail(
+        self, name: str, priority: int, guardrail: Callable[..., Any]
+    ) -> str: ...
+    def register_llm_sanitize_request_guardrail(
+        self, name: str, priority: int, guardrail: Callable[..., Any]
+    ) -> str: ...
+    def register_llm_sanitize_response_guardrail(
+        self, name: str, priority: int, guardrail: Callable[..., Any]
+    ) -> str: ...
+    def register_llm_conditional_execution_guardrail(
+        self, name: str, priority: int, guardrail: Callable[..., Any]
+    ) -> str: ...
+    def register_tool_request_intercept(
+        self, name: str, priority: int, break_chain: bool, fn: Callable[..., Any]
+    ) -> str: ...
+    def register_llm_request_intercept(
+        self, name: str, priority: int, break_chain: bool, fn: Callable[..., Any]
+    ) -> str: ...
+    def register_tool_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str: ...
+    def register_llm_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str: ...
+    def register_llm_stream_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str: ...
+    def register_subscriber(self, name: str, callback: Callable[..., Any]) -> str: ...
+    def add_cleanup(self, callback: Callable[[], object]) -> None: ...
+
+def plugin_register(kind: str, plugin: object) -> None: ...
+def plugin_deregister(kind: str) -> bool: ...
+def plugin_list_kinds() -> list[str]: ...
+def plugin_validate(config: Json) -> dict[str, Any]: ...
+def plugin_initialize(config: Json) -> dict[str, Any]: ...
+def plugin_clear() -> None: ...
+def plugin_report() -> dict[str, Any] | None: ...
+def plugin_active_config() -> JsonObject | None: ...

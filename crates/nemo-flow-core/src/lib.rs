@@ -18,6 +18,7 @@ pub mod event;
 pub mod llm;
 pub mod middleware;
 pub mod pipeline;
+pub mod plugin;
 pub mod registry;
 pub mod scope;
 pub mod stream;

@@ -12,6 +12,7 @@
 pub mod atif;
 pub mod atof;
 pub mod llm_view;
+pub mod observability;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod worker;

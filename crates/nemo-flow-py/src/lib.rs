@@ -13,6 +13,7 @@ mod export_otlp;
 mod handles;
 mod json;
 mod llm_types;
+mod plugin;
 mod registration;
 mod scopes;
 mod types;
@@ -139,6 +140,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<export_otlp::OpenInferenceConfig>()?;
     m.add_class::<export_otlp::OpenInferenceSubscriber>()?;
     m.add_function(wrap_pyfunction!(export::shutdown_exporters, m)?)?;
+    plugin::register(m)?;
     m.add("_scope_var", handles::scope_var(m.py())?)?;
     Ok(())
 }
