@@ -287,9 +287,8 @@ def test_bad_configuration_is_refused() -> None:
         c.transport = "carrier-pigeon"
     with pytest.raises(ValueError, match="max_queue_size"):
         c.max_queue_size = 0
-    c.endpoint = "not a url"
     with pytest.raises(ValueError, match="endpoint"):
-        OpenTelemetrySubscriber(c)
+        c.endpoint = "not a url"
     c.endpoint = "http://127.0.0.1:9/v1/traces"
     c.max_queue_size = 4
     c.max_export_batch_size = 5

@@ -3,6 +3,8 @@
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
+from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self, TypeAlias, final
 
@@ -67,6 +69,7 @@ __all__ = [
     "scope_stack_active",
     "set_thread_scope_stack",
     "shutdown_exporters",
+    "_restart_exporters_after_fork",
     "start_detached",
     "subscriber_error_count",
     "tool_call",
@@ -1054,13 +1057,19 @@ class _OtlpConfig:
     max_export_batch_size: int
     schedule_delay_millis: int
     export_timeout_millis: int
+    headers: dict[str, str]
+    resource_attributes: dict[str, str]
+    max_concurrent_exports: int
+    overflow_policy: Literal["drop", "block", "spool"]
+    overflow_block_millis: int
+    spool_max_bytes: int
     def __new__(cls) -> Self: ...
     @property
+    def spool_path(self) -> Path | None: ...
+    @spool_path.setter
+    def spool_path(self, value: str | PathLike[str] | None) -> None: ...
+    @property
     def disabled(self) -> bool: ...
-    @property
-    def headers(self) -> dict[str, str]: ...
-    @property
-    def resource_attributes(self) -> dict[str, str]: ...
     def set_header(self, key: str, value: str) -> None: ...
     def set_resource_attribute(self, key: str, value: str) -> None: ...
 
@@ -1077,6 +1086,10 @@ class _OtlpSubscriber:
     def failed_events(self) -> int: ...
     @property
     def emitted_events(self) -> int: ...
+    @property
+    def spooled_events(self) -> int: ...
+    @property
+    def spool_path(self) -> Path | None: ...
     @property
     def last_error(self) -> str | None: ...
     @property
@@ -1105,3 +1118,4 @@ class OpenInferenceSubscriber(_OtlpSubscriber):
     def __new__(cls, config: OpenInferenceConfig) -> Self: ...
 
 def shutdown_exporters(timeout: float) -> bool: ...
+def _restart_exporters_after_fork() -> None: ...

@@ -10,6 +10,7 @@ bounded drain.
 from __future__ import annotations
 
 import atexit
+import os
 
 from ._native import (
     AtifExporter,
@@ -20,6 +21,7 @@ from ._native import (
     OpenInferenceSubscriber,
     OpenTelemetryConfig,
     OpenTelemetrySubscriber,
+    _restart_exporters_after_fork,
     shutdown_exporters,
 )
 
@@ -47,3 +49,6 @@ def shutdown_all(timeout: float = EXIT_FLUSH_TIMEOUT_SECONDS) -> bool:
 
 
 atexit.register(shutdown_all)
+# A forked child (os.fork, multiprocessing's fork start method) has none of the parent's
+# threads: give each exporter a fresh worker there, with an empty queue and zeroed counters.
+os.register_at_fork(after_in_child=_restart_exporters_after_fork)

@@ -139,6 +139,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<export_otlp::OpenInferenceConfig>()?;
     m.add_class::<export_otlp::OpenInferenceSubscriber>()?;
     m.add_function(wrap_pyfunction!(export::shutdown_exporters, m)?)?;
+    m.add_function(wrap_pyfunction!(export::_restart_exporters_after_fork, m)?)?;
     m.add("_scope_var", handles::scope_var(m.py())?)?;
     Ok(())
 }
