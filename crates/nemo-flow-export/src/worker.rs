@@ -237,7 +237,16 @@ impl Worker {
             Ok(()) => true,
             Err(TrySendError::Full(msg)) => match self.config.overflow {
                 Overflow::Drop => false,
-                Overflow::Block(wait) => running.tx.send_timeout(msg, wait).is_ok(),
+                Overflow::Block(wait) => {
+                    let mut sent = false;
+                    let mut msg = Some(msg);
+                    blocking_region(&mut || {
+                        if let Some(m) = msg.take() {
+                            sent = running.tx.send_timeout(m, wait).is_ok();
+                        }
+                    });
+                    sent
+                }
             },
             Err(TrySendError::Disconnected(_)) => false,
         };
@@ -379,6 +388,25 @@ impl Worker {
         // that thread does not exist here and its locks may be held forever.
         self.running
             .store(Box::into_raw(Box::new(replacement)), Ordering::Release);
+    }
+}
+
+/// Runs a wait of the subscriber path (the `Block` overflow policy). An embedding runtime
+/// can install a wrapper, e.g. the Python binding releases the GIL around the wait so other
+/// threads, the backend's included when it lives in the same process, keep running.
+pub type BlockingRegion = fn(&mut dyn FnMut());
+
+static BLOCKING_REGION: std::sync::OnceLock<BlockingRegion> = std::sync::OnceLock::new();
+
+/// Installs the wrapper for waits on the subscriber path (first call wins).
+pub fn set_blocking_region(wrapper: BlockingRegion) {
+    let _ = BLOCKING_REGION.set(wrapper);
+}
+
+fn blocking_region(f: &mut dyn FnMut()) {
+    match BLOCKING_REGION.get() {
+        Some(wrap) => wrap(f),
+        None => f(),
     }
 }
 

@@ -38,7 +38,7 @@ impl Registration {
         let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = current.as_deref() {
             return Err(crate::errors::RegistrationError::new_err(format!(
-                "this exporter is already registered as {existing:?}; deregister it before registering it as {name:?}"
+                "this exporter is already registered as '{existing}'; deregister it before registering it as '{name}'"
             )));
         }
         register_subscriber(py, name, callback, worker)?;
@@ -457,6 +457,26 @@ pub fn positive_int(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<usize> {
             "{arg}: expected a positive int no larger than 2**40"
         ))),
     }
+}
+
+/// Waits of the subscriber path (the "block" overflow policy) release the GIL, so a caller
+/// waiting for queue room never stalls the other Python threads.
+pub fn install_blocking_region() {
+    /// The wait only moves an event between this thread and the worker's queue.
+    struct Wait<'a>(&'a mut dyn FnMut());
+    // SAFETY: the closure runs on this same thread, inside `detach`, and touches no Python
+    // object; `detach` only needs the bound to keep Python references out.
+    unsafe impl Send for Wait<'_> {}
+    impl Wait<'_> {
+        fn run(self) {
+            (self.0)();
+        }
+    }
+    fn without_gil(f: &mut dyn FnMut()) {
+        let wait = Wait(f);
+        Python::attach(|py| py.detach(move || wait.run()));
+    }
+    nemo_flow_export::worker::set_blocking_region(without_gil);
 }
 
 /// Restarts every exporter's worker in a forked child (registered with

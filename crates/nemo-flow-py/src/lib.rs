@@ -88,6 +88,7 @@ fn flush(py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_error_reporter();
+    export::install_blocking_region();
     errors::register(m)?;
     m.add_class::<types::ScopeType>()?;
     m.add_class::<types::ScopeAttributes>()?;
