@@ -7,11 +7,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, Reply, blackhole_url, wait_for
+from otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, Reply, blackhole_url, otel_subscriber, wait_for
 
 import nemo_flow
 from nemo_flow import (
@@ -27,19 +26,7 @@ from nemo_flow import (
 HERE = Path(__file__).parent
 
 
-@pytest.fixture
-def receiver() -> Iterator[OtlpHttpReceiver]:
-    r = OtlpHttpReceiver()
-    yield r
-    r.stop()
-
-
-def _otel(endpoint: str, **fields: object) -> OpenTelemetrySubscriber:
-    c = OpenTelemetryConfig()
-    c.endpoint = endpoint
-    for k, v in fields.items():
-        setattr(c, k, v)
-    return OpenTelemetrySubscriber(c)
+_otel = otel_subscriber
 
 
 def _accounted(sub: OpenTelemetrySubscriber) -> bool:
@@ -218,7 +205,8 @@ def test_a_multiprocessing_fork_pool_loses_nothing(receiver: OtlpHttpReceiver, t
         c.endpoint = {receiver.url!r}
         sub = nemo_flow.OpenTelemetrySubscriber(c)
         sub.register("otlp")
-        atof = nemo_flow.AtofExporter(nemo_flow.AtofExporterConfig(output_directory={str(tmp_path)!r}, filename="run.jsonl"))
+        atof_config = nemo_flow.AtofExporterConfig(output_directory={str(tmp_path)!r}, filename="run.jsonl")
+        atof = nemo_flow.AtofExporter(atof_config)
         atof.register("atof")
 
         def work(i):

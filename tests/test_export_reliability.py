@@ -7,28 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from otlp_receivers import OtlpHttpReceiver, Reply, blackhole_url, refused_url, wait_for
+from otlp_receivers import OtlpHttpReceiver, Reply, blackhole_url, otel_subscriber, refused_url, wait_for
 
-from nemo_flow import OpenTelemetryConfig, OpenTelemetrySubscriber, scope, tools
+from nemo_flow import scope, tools
 
-
-@pytest.fixture
-def receiver() -> Iterator[OtlpHttpReceiver]:
-    r = OtlpHttpReceiver()
-    yield r
-    r.stop()
-
-
-def _sub(endpoint: str, **fields: int) -> OpenTelemetrySubscriber:
-    c = OpenTelemetryConfig()
-    c.endpoint = endpoint
-    for k, v in fields.items():
-        setattr(c, k, v)
-    return OpenTelemetrySubscriber(c)
+_sub = otel_subscriber
 
 
 def test_blackhole_backend_never_holds_the_caller() -> None:
