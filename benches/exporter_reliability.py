@@ -1,5 +1,6 @@
 """Exporter reliability figures: per-call latency with a dead backend against none, flush and
-shutdown time against their timeout, and the accounting of a burst into a slow backend.
+shutdown time against their timeout, a lossless burst to a live receiver (HTTP and gRPC) with
+its throughput, and the accounting of a burst into a slow backend.
 Loopback only; every loop is bounded. Prints a small report.
 
     python benches/exporter_reliability.py [--calls 20000]
@@ -82,6 +83,94 @@ def _slow_receiver(delay: float) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+_COUNTING_RECEIVER = """
+import sys, threading
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb, trace_service_pb2_grpc as pbg
+lock = threading.Lock()
+count = [0]
+def add(req):
+    n = sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+    with lock:
+        count[0] += n
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        add(pb.ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def do_GET(self):
+        body = str(count[0]).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+class S(pbg.TraceServiceServicer):
+    def Export(self, request, context):
+        add(request)
+        return pb.ExportTraceServiceResponse()
+import grpc
+g = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+pbg.add_TraceServiceServicer_to_server(S(), g)
+gport = g.add_insecure_port("127.0.0.1:0")
+g.start()
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(srv.server_address[1], gport, flush=True)
+srv.serve_forever()
+"""
+
+
+@contextlib.contextmanager
+def _counting_receiver() -> Iterator[tuple[str, str, Any]]:
+    """A loopback OTLP receiver (HTTP and gRPC) in its own process that counts spans; yields
+    the HTTP URL, the gRPC URL and a function returning the count so far."""
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-c", _COUNTING_RECEIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        http_port, grpc_port = proc.stdout.readline().split()
+        base = f"http://127.0.0.1:{http_port}"
+
+        def count() -> int:
+            with urllib.request.urlopen(base + "/count", timeout=10) as r:
+                return int(r.read())
+
+        yield f"{base}/v1/traces", f"http://127.0.0.1:{grpc_port}", count
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _lossless_burst(events: int) -> None:
+    """A burst from a tight loop with default settings: how much arrives, and how fast."""
+    for transport in ("http_binary", "grpc"):
+        with _counting_receiver() as (http_url, grpc_url, count):
+            c = nf.OpenTelemetryConfig()
+            c.transport = transport
+            c.endpoint = http_url if transport == "http_binary" else grpc_url
+            sub = nf.OpenTelemetrySubscriber(c)
+            sub.register("burst")
+            t0 = time.perf_counter()
+            for i in range(events // 2):
+                nf.tools.execute_sync("t", {"i": i}, lambda a: a)
+            loop = time.perf_counter() - t0
+            ok = sub.force_flush(timeout_millis=120_000)
+            total = time.perf_counter() - t0
+            received = count()
+            sub.deregister("burst")
+            sub.shutdown()
+            print(
+                f"  {transport:<12} sent {sub.emitted_events} events ({events // 2} spans) in {loop:.2f} s;"
+                f" received {received} spans; dropped {sub.dropped_events}, failed {sub.failed_events};"
+                f" flush ok={ok}; {received / total:,.0f} spans/s end to end"
+            )
+
+
 def _sub(endpoint: str, **fields: int) -> nf.OpenTelemetrySubscriber:
     c = nf.OpenTelemetryConfig()
     c.endpoint = endpoint
@@ -122,6 +211,8 @@ def main() -> None:
                 f" shutdown(1000 ms) -> {ok2} in {shut_ms:.0f} ms;"
                 f" dropped {sub.dropped_events} of {sub.emitted_events}"
             )
+    print("burst of 100,000 events from a tight loop, default settings, live loopback receiver:")
+    _lossless_burst(100_000)
     with _slow_receiver(0.05) as url:
         sub = _sub(url, max_queue_size=2048, max_export_batch_size=512)
         sub.register("rel")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from otlp_receivers import OtlpHttpReceiver
 
 import nemo_flow
 from nemo_flow import _native
@@ -27,3 +28,11 @@ def events() -> list[Any]:
     seen: list[Any] = []
     nemo_flow.subscribers.register("test-events", seen.append)
     return seen
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpHttpReceiver]:
+    """A loopback OTLP/HTTP receiver, stopped after the test."""
+    r = OtlpHttpReceiver()
+    yield r
+    r.stop()

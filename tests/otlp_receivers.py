@@ -230,3 +230,14 @@ class OtlpGrpcReceiver:
 
     def stop(self) -> None:
         self.server.stop(grace=None)
+
+
+def otel_subscriber(endpoint: str, **fields: Any) -> Any:
+    """An ``OpenTelemetrySubscriber`` to ``endpoint`` with the given config fields set."""
+    import nemo_flow
+
+    c = nemo_flow.OpenTelemetryConfig()
+    c.endpoint = endpoint
+    for k, v in fields.items():
+        setattr(c, k, v)
+    return nemo_flow.OpenTelemetrySubscriber(c)

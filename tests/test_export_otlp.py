@@ -4,11 +4,10 @@ gRPC one): span tree, conventions, errors, configuration and the standard enviro
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, Reply, Span
+from otlp_receivers import OtlpGrpcReceiver, OtlpHttpReceiver, Reply, Span, otel_subscriber
 
 from nemo_flow import (
     LLMRequest,
@@ -26,19 +25,7 @@ SPAN_KIND_INTERNAL, SPAN_KIND_CLIENT = 1, 3
 STATUS_ERROR = 2
 
 
-@pytest.fixture
-def receiver() -> Iterator[OtlpHttpReceiver]:
-    r = OtlpHttpReceiver()
-    yield r
-    r.stop()
-
-
-def _otel(endpoint: str, **fields: Any) -> OpenTelemetrySubscriber:
-    c = OpenTelemetryConfig()
-    c.endpoint = endpoint
-    for k, v in fields.items():
-        setattr(c, k, v)
-    return OpenTelemetrySubscriber(c)
+_otel = otel_subscriber
 
 
 def _oi(endpoint: str) -> OpenInferenceSubscriber:
@@ -287,9 +274,8 @@ def test_bad_configuration_is_refused() -> None:
         c.transport = "carrier-pigeon"
     with pytest.raises(ValueError, match="max_queue_size"):
         c.max_queue_size = 0
-    c.endpoint = "not a url"
     with pytest.raises(ValueError, match="endpoint"):
-        OpenTelemetrySubscriber(c)
+        c.endpoint = "not a url"
     c.endpoint = "http://127.0.0.1:9/v1/traces"
     c.max_queue_size = 4
     c.max_export_batch_size = 5

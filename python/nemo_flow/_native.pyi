@@ -3,6 +3,8 @@
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
+from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self, TypeAlias, final
 
@@ -48,6 +50,7 @@ __all__ = [
     "ToolAttributes",
     "ToolCall",
     "ToolHandle",
+    "_restart_exporters_after_fork",
     "_scope_var",
     "clear_global",
     "create_scope_stack",
@@ -1066,13 +1069,19 @@ class _OtlpConfig:
     max_export_batch_size: int
     schedule_delay_millis: int
     export_timeout_millis: int
+    headers: dict[str, str]
+    resource_attributes: dict[str, str]
+    max_concurrent_exports: int
+    overflow_policy: Literal["drop", "block", "spool"]
+    overflow_block_millis: int
+    spool_max_bytes: int
     def __new__(cls) -> Self: ...
     @property
+    def spool_path(self) -> Path | None: ...
+    @spool_path.setter
+    def spool_path(self, value: str | PathLike[str] | None) -> None: ...
+    @property
     def disabled(self) -> bool: ...
-    @property
-    def headers(self) -> dict[str, str]: ...
-    @property
-    def resource_attributes(self) -> dict[str, str]: ...
     def set_header(self, key: str, value: str) -> None: ...
     def set_resource_attribute(self, key: str, value: str) -> None: ...
 
@@ -1089,6 +1098,10 @@ class _OtlpSubscriber:
     def failed_events(self) -> int: ...
     @property
     def emitted_events(self) -> int: ...
+    @property
+    def spooled_events(self) -> int: ...
+    @property
+    def spool_path(self) -> Path | None: ...
     @property
     def last_error(self) -> str | None: ...
     @property
@@ -1117,6 +1130,7 @@ class OpenInferenceSubscriber(_OtlpSubscriber):
     def __new__(cls, config: OpenInferenceConfig) -> Self: ...
 
 def shutdown_exporters(timeout: float) -> bool: ...
+def _restart_exporters_after_fork() -> None: ...
 
 # Plugins (nemo_flow.plugin)
 

@@ -25,6 +25,7 @@ from ._native import (
     OpenInferenceSubscriber,
     OpenTelemetryConfig,
     OpenTelemetrySubscriber,
+    _restart_exporters_after_fork,
     shutdown_exporters,
 )
 from ._types import JsonObject
@@ -61,6 +62,10 @@ def shutdown_all(timeout: float = EXIT_FLUSH_TIMEOUT_SECONDS) -> bool:
 
 
 atexit.register(shutdown_all)
+# A forked child (os.fork, multiprocessing's fork start method) has none of the parent's
+# threads: give each exporter a fresh worker there, with an empty queue and zeroed counters.
+os.register_at_fork(after_in_child=_restart_exporters_after_fork)
+
 
 
 OBSERVABILITY_PLUGIN_KIND = "observability"

@@ -3,7 +3,7 @@
 use nemo_flow_core::Event;
 use nemo_flow_core::clock::Timestamp;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -63,8 +63,11 @@ pub fn default_filename(at: Timestamp) -> String {
 /// Lines buffered before the worker writes them out without waiting for the timer.
 const BATCH_LINES: usize = 512;
 
+/// Lines are buffered and written with one `write` per batch on an `O_APPEND` file, so a
+/// forked child writing the same file never splits a parent's line (nor the parent a child's).
 struct AtofSink {
-    out: BufWriter<File>,
+    file: File,
+    buf: Vec<u8>,
     pending: u64,
     error: Option<String>,
 }
@@ -84,12 +87,10 @@ impl Sink for AtofSink {
             stats.failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let mut line = event.to_json_string();
-        line.push('\n');
+        self.buf
+            .extend_from_slice(event.to_json_string().as_bytes());
+        self.buf.push(b'\n');
         self.pending += 1;
-        if let Err(e) = self.out.write_all(line.as_bytes()) {
-            self.fail(e, stats);
-        }
     }
 
     fn batch_full(&self) -> bool {
@@ -101,8 +102,8 @@ impl Sink for AtofSink {
     }
 
     fn export(&mut self, _deadline: Instant, _closing: bool, stats: &Stats) {
-        if self.error.is_none() {
-            match self.out.flush() {
+        if self.error.is_none() && self.pending > 0 {
+            match self.file.write_all(&self.buf) {
                 Ok(()) => {
                     stats.exported.fetch_add(self.pending, Ordering::Relaxed);
                     self.pending = 0;
@@ -110,6 +111,7 @@ impl Sink for AtofSink {
                 Err(e) => self.fail(e, stats),
             }
         }
+        self.buf.clear();
     }
 
     /// The first write failure is reported by every flush from then on.
@@ -127,21 +129,29 @@ pub struct AtofExporter {
 impl AtofExporter {
     /// Creates the directory if needed and opens the file; fails if it cannot.
     pub fn new(config: &AtofConfig) -> std::io::Result<Self> {
+        validate_filename(&config.filename)?;
         std::fs::create_dir_all(&config.output_directory)?;
         let path = config.path();
-        let file = open(&path, config.mode)?;
-        let sink = AtofSink {
-            out: BufWriter::with_capacity(64 * 1024, file),
-            pending: 0,
-            error: None,
+        let mode = config.mode;
+        let sink_path = path.clone();
+        let factory = move |after_fork: bool, _stats: &Arc<Stats>| {
+            // A forked child appends to the file its parent opened, never truncates it.
+            let mode = if after_fork { AtofMode::Append } else { mode };
+            Ok(Box::new(AtofSink {
+                file: open(&sink_path, mode)?,
+                buf: Vec::with_capacity(64 * 1024),
+                pending: 0,
+                error: None,
+            }) as Box<dyn Sink>)
         };
-        let worker = Worker::spawn(
+        let worker = Worker::spawn_with(
             "atof",
-            Box::new(sink),
+            Box::new(factory),
             WorkerConfig {
                 queue_capacity: config.queue_capacity,
                 schedule_delay: Duration::from_millis(200),
                 export_timeout: Duration::from_secs(5),
+                overflow: crate::worker::Overflow::Drop,
             },
         )?;
         Ok(Self { worker, path })
@@ -158,12 +168,24 @@ impl AtofExporter {
     }
 }
 
+/// Opens for appending (after truncating, in `Overwrite` mode): every write lands at the end.
 fn open(path: &Path, mode: AtofMode) -> std::io::Result<File> {
-    let mut o = OpenOptions::new();
-    o.create(true);
-    match mode {
-        AtofMode::Append => o.append(true),
-        AtofMode::Overwrite => o.write(true).truncate(true),
-    };
-    o.open(path)
+    if mode == AtofMode::Overwrite {
+        File::create(path)?;
+    }
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Refuses a file name that would leave `output_directory`: separators, `..`, an absolute
+/// path, or nothing at all.
+pub fn validate_filename(name: &str) -> std::io::Result<()> {
+    let plain =
+        !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
+    if plain {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("filename: expected a plain file name inside output_directory, got {name:?}"),
+    ))
 }

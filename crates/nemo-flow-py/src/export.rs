@@ -21,6 +21,49 @@ fn flush_hook_name(name: &str) -> String {
     format!("exporter:{name}")
 }
 
+/// The one name an exporter is registered under. Registering the same exporter under a
+/// second name would deliver every event to it twice (duplicate lines, duplicate spans).
+#[derive(Default)]
+pub struct Registration(std::sync::Mutex<Option<String>>);
+
+impl Registration {
+    /// Registers `callback` under `name`, refusing a second name while one is registered.
+    pub fn register(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        callback: Subscriber,
+        worker: Option<(Arc<Worker>, Duration)>,
+    ) -> PyResult<()> {
+        let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = current.as_deref() {
+            return Err(crate::errors::RegistrationError::new_err(format!(
+                "this exporter is already registered as '{existing}'; deregister it before registering it as '{name}'"
+            )));
+        }
+        register_subscriber(py, name, callback, worker)?;
+        *current = Some(name.to_owned());
+        Ok(())
+    }
+
+    /// Deregisters `name`; returns whether it was registered.
+    pub fn deregister(&self, name: &str) -> bool {
+        let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_deref() == Some(name) {
+            *current = None;
+        }
+        deregister_subscriber(name)
+    }
+
+    /// The registered name as Python would show it (`'name'` or `None`), for `repr`.
+    pub fn name(&self) -> String {
+        match self.0.lock().unwrap_or_else(|e| e.into_inner()).as_deref() {
+            Some(n) => format!("{n:?}").replace('"', "'"),
+            None => "None".into(),
+        }
+    }
+}
+
 /// Registers `callback` as a global subscriber under `name`, plus a flush hook so that
 /// `nemo_flow.subscribers.flush()` drains the exporter.
 pub fn register_subscriber(
@@ -62,9 +105,12 @@ pub fn timeout_arg(
             "timeout_millis: expected a non-negative int or None, got bool",
         ));
     }
-    let ms: i64 = t
-        .extract()
-        .map_err(|_| PyTypeError::new_err("timeout_millis: expected a non-negative int or None"))?;
+    let ms: i64 = t.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "timeout_millis: expected a non-negative int or None, got {}",
+            crate::errors::type_name(t)
+        ))
+    })?;
     if ms < 0 {
         return Err(PyValueError::new_err(format!(
             "timeout_millis: expected a non-negative int, got {ms}"
@@ -89,8 +135,8 @@ pub struct AtofExporterConfig {
     /// Directory of the JSONL file (created if missing).
     #[pyo3(get, set)]
     output_directory: String,
-    /// File name.
-    #[pyo3(get, set)]
+    /// File name (a plain name: no directory part).
+    #[pyo3(get)]
     filename: String,
     /// Append or overwrite.
     #[pyo3(get, set)]
@@ -108,23 +154,43 @@ impl AtofExporterConfig {
         output_directory: Option<PathBuf>,
         filename: Option<String>,
         mode: AtofExporterMode,
-        queue_capacity: Option<usize>,
+        queue_capacity: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let d = atof::AtofConfig::default();
-        if queue_capacity == Some(0) {
-            return Err(PyValueError::new_err(
-                "queue_capacity: expected a positive int",
-            ));
-        }
+        let queue_capacity = match queue_capacity.filter(|q| !q.is_none()) {
+            None => d.queue_capacity,
+            Some(q) => positive_int("queue_capacity", q)?,
+        };
+        let filename = filename.unwrap_or(d.filename);
+        atof::validate_filename(&filename).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self {
             output_directory: output_directory
                 .unwrap_or(d.output_directory)
                 .to_string_lossy()
                 .into_owned(),
-            filename: filename.unwrap_or(d.filename),
+            filename,
             mode,
-            queue_capacity: queue_capacity.unwrap_or(d.queue_capacity),
+            queue_capacity,
         })
+    }
+
+    #[setter]
+    fn set_filename(&mut self, v: String) -> PyResult<()> {
+        atof::validate_filename(&v).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        self.filename = v;
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "AtofExporterConfig(path={:?}, mode={}, queue_capacity={})",
+            self.core().path().display(),
+            match self.mode {
+                AtofExporterMode::Append => "Append",
+                AtofExporterMode::Overwrite => "Overwrite",
+            },
+            self.queue_capacity
+        )
     }
 
     /// The file the exporter writes.
@@ -152,6 +218,7 @@ impl AtofExporterConfig {
 #[pyclass(module = "nemo_flow._native", frozen)]
 pub struct AtofExporter {
     inner: atof::AtofExporter,
+    registration: Registration,
 }
 
 const ATOF_FLUSH_DEFAULT: Duration = Duration::from_secs(10);
@@ -165,9 +232,24 @@ impl AtofExporter {
             Some(c) => c.core(),
             None => atof::AtofConfig::default(),
         };
+        if let Err(e) = atof::validate_filename(&c.filename) {
+            return Err(PyValueError::new_err(e.to_string()));
+        }
         let inner = atof::AtofExporter::new(&c)
             .map_err(|e| PyOSError::new_err(format!("cannot open {}: {e}", c.path().display())))?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            registration: Registration::default(),
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        let (emitted, dropped, exported, failed) = self.inner.worker().stats().snapshot();
+        format!(
+            "AtofExporter(path={:?}, registered_as={}, emitted={emitted}, exported={exported}, dropped={dropped}, failed={failed})",
+            self.inner.path().display(),
+            self.registration.name()
+        )
     }
 
     /// The file being written.
@@ -183,7 +265,7 @@ impl AtofExporter {
             w.enqueue(e);
             Ok(())
         });
-        register_subscriber(
+        self.registration.register(
             py,
             name,
             cb,
@@ -193,11 +275,11 @@ impl AtofExporter {
 
     /// Deregister `name`; return whether it was registered.
     fn deregister(&self, name: &str) -> bool {
-        deregister_subscriber(name)
+        self.registration.deregister(name)
     }
 
-    /// Write everything received so far. Returns False when `timeout_millis` passed first;
-    /// raises OSError when a write failed.
+    /// Write everything received so far. Returns False when `timeout_millis` passed first
+    /// or events were dropped; raises OSError when a write failed.
     #[pyo3(signature = (timeout_millis=None))]
     fn force_flush(
         &self,
@@ -249,7 +331,7 @@ impl AtofExporter {
 fn atof_result(r: Result<(), FlushError>) -> PyResult<bool> {
     match r {
         Ok(()) => Ok(true),
-        Err(FlushError::Timeout) => Ok(false),
+        Err(FlushError::Timeout | FlushError::Lost(_)) => Ok(false),
         Err(FlushError::Failed(m)) => Err(PyOSError::new_err(m)),
     }
 }
@@ -258,6 +340,7 @@ fn atof_result(r: Result<(), FlushError>) -> PyResult<bool> {
 #[pyclass(module = "nemo_flow._native", frozen)]
 pub struct AtifExporter {
     inner: Arc<atif::AtifExporter>,
+    registration: Registration,
 }
 
 fn non_empty(arg: &str, v: &str) -> PyResult<String> {
@@ -305,7 +388,16 @@ impl AtifExporter {
         };
         Ok(Self {
             inner: Arc::new(atif::AtifExporter::new(info, atif::DEFAULT_CAPACITY)),
+            registration: Registration::default(),
         })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "AtifExporter(registered_as={}, dropped={})",
+            self.registration.name(),
+            self.inner.dropped()
+        )
     }
 
     /// Register as a global subscriber under `name`.
@@ -315,12 +407,12 @@ impl AtifExporter {
             c.collect(e);
             Ok(())
         });
-        register_subscriber(py, name, cb, None)
+        self.registration.register(py, name, cb, None)
     }
 
     /// Deregister `name`; return whether it was registered.
     fn deregister(&self, name: &str) -> bool {
-        deregister_subscriber(name)
+        self.registration.deregister(name)
     }
 
     /// The trajectory of the events collected so far, as a dict.
@@ -346,6 +438,52 @@ impl AtifExporter {
     fn dropped_events(&self) -> u64 {
         self.inner.dropped()
     }
+}
+
+/// A positive int argument, with errors that name it (negative, zero, bool, too large).
+pub fn positive_int(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<usize> {
+    if v.is_instance_of::<pyo3::types::PyBool>() || !v.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "{arg}: expected a positive int, got {}",
+            crate::errors::type_name(v)
+        )));
+    }
+    match v.extract::<i128>() {
+        Ok(n) if n > 0 && n <= 1 << 40 => Ok(n as usize),
+        Ok(n) => Err(PyValueError::new_err(format!(
+            "{arg}: expected a positive int no larger than 2**40, got {n}"
+        ))),
+        Err(_) => Err(PyValueError::new_err(format!(
+            "{arg}: expected a positive int no larger than 2**40"
+        ))),
+    }
+}
+
+/// Waits of the subscriber path (the "block" overflow policy) release the GIL, so a caller
+/// waiting for queue room never stalls the other Python threads.
+pub fn install_blocking_region() {
+    /// The wait only moves an event between this thread and the worker's queue.
+    struct Wait<'a>(&'a mut dyn FnMut());
+    // SAFETY: the closure runs on this same thread, inside `detach`, and touches no Python
+    // object; `detach` only needs the bound to keep Python references out.
+    unsafe impl Send for Wait<'_> {}
+    impl Wait<'_> {
+        fn run(self) {
+            (self.0)();
+        }
+    }
+    fn without_gil(f: &mut dyn FnMut()) {
+        let wait = Wait(f);
+        Python::attach(|py| py.detach(move || wait.run()));
+    }
+    nemo_flow_export::worker::set_blocking_region(without_gil);
+}
+
+/// Restarts every exporter's worker in a forked child (registered with
+/// `os.register_at_fork(after_in_child=...)` by `nemo_flow.observability`).
+#[pyfunction]
+pub fn _restart_exporters_after_fork() {
+    nemo_flow_export::worker::restart_after_fork();
 }
 
 /// Shut down every live exporter, sharing `timeout` seconds (called at interpreter exit).

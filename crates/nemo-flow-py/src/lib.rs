@@ -89,6 +89,7 @@ fn flush(py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_error_reporter();
+    export::install_blocking_region();
     errors::register(m)?;
     m.add_class::<types::ScopeType>()?;
     m.add_class::<types::ScopeAttributes>()?;
@@ -140,6 +141,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<export_otlp::OpenInferenceConfig>()?;
     m.add_class::<export_otlp::OpenInferenceSubscriber>()?;
     m.add_function(wrap_pyfunction!(export::shutdown_exporters, m)?)?;
+    m.add_function(wrap_pyfunction!(export::_restart_exporters_after_fork, m)?)?;
     plugin::register(m)?;
     m.add("_scope_var", handles::scope_var(m.py())?)?;
     Ok(())

@@ -141,6 +141,7 @@ fn install_atif(ctx: &PluginContext, s: &config::AtifSection) -> Result<(), Call
             queue_capacity: 65_536,
             schedule_delay: Duration::from_millis(200),
             export_timeout: SHUTDOWN_TIMEOUT,
+            overflow: crate::worker::Overflow::Drop,
         },
     )
     .map_err(|e| CallbackError::new("OSError", format!("atif: could not start its thread: {e}")))?;

@@ -1,7 +1,42 @@
 //! OTLP exporter configuration and the standard `OTEL_*` environment variables.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// What happens when the exporter cannot keep up or the backend is away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverflowPolicy {
+    /// A full queue drops the event, an undeliverable batch fails; both counted.
+    #[default]
+    Drop,
+    /// A full queue makes the caller wait up to `overflow_block` before dropping.
+    Block,
+    /// Undeliverable batches (backend down or too slow) go to a bounded local file and are
+    /// sent again, oldest first, once the backend answers.
+    Spool,
+}
+
+impl OverflowPolicy {
+    /// Parses `drop` / `block` / `spool`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "drop" => Some(Self::Drop),
+            "block" => Some(Self::Block),
+            "spool" => Some(Self::Spool),
+            _ => None,
+        }
+    }
+
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Drop => "drop",
+            Self::Block => "block",
+            Self::Spool => "spool",
+        }
+    }
+}
 
 /// Which conventions the spans follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +116,22 @@ pub struct OtlpConfig {
     pub export_timeout: Duration,
     /// `OTEL_SDK_DISABLED=true`: the subscriber registers nothing and exports nothing.
     pub disabled: bool,
+    /// Batches in flight at once (one sender thread and connection each).
+    pub max_concurrent_exports: usize,
+    /// What a full queue or an unreachable backend does.
+    pub overflow: OverflowPolicy,
+    /// How long [`OverflowPolicy::Block`] lets the caller wait for room.
+    pub overflow_block: Duration,
+    /// The spool file of [`OverflowPolicy::Spool`]; `None`: one per process in the temporary
+    /// directory.
+    pub spool_path: Option<PathBuf>,
+    /// Bound of the spool file; batches that do not fit are dropped and counted.
+    pub spool_max_bytes: u64,
 }
+
+/// Default queue: deep enough that a burst of 100,000 events from a tight loop reaches a
+/// backend that keeps up (each slot is one shared pointer, 8 bytes).
+pub const DEFAULT_QUEUE_SIZE: u64 = 131_072;
 
 /// Reads an environment variable (injected for tests).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -149,7 +199,7 @@ impl OtlpConfig {
             .and_then(|v| v.parse::<u64>().ok())
             .filter(|v| *v > 0)
             .unwrap_or(3000);
-        let max_queue_size = positive(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048) as usize;
+        let max_queue_size = positive(env, "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_QUEUE_SIZE) as usize;
         let batch = positive(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512) as usize;
         Self {
             transport,
@@ -167,7 +217,33 @@ impl OtlpConfig {
             export_timeout: Duration::from_millis(positive(env, "OTEL_BSP_EXPORT_TIMEOUT", 30_000)),
             disabled: non_empty(env, "OTEL_SDK_DISABLED")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            max_concurrent_exports: 4,
+            overflow: OverflowPolicy::Drop,
+            overflow_block: Duration::from_millis(100),
+            spool_path: None,
+            spool_max_bytes: 64 * 1024 * 1024,
         }
+    }
+
+    /// The spool file in force (`None` unless the policy is `spool`). A forked child gets its
+    /// own file (`.<pid>` appended) so parent and child never write one file.
+    pub fn resolved_spool_path(&self, flavor: Flavor, after_fork: bool) -> Option<PathBuf> {
+        if self.overflow != OverflowPolicy::Spool {
+            return None;
+        }
+        let base = self.spool_path.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!(
+                "nemo-flow-{}-spool-{}.otlp",
+                flavor.default_scope(),
+                std::process::id()
+            ))
+        });
+        if !after_fork || self.spool_path.is_none() {
+            return Some(base);
+        }
+        let mut name = base.into_os_string();
+        name.push(format!(".{}", std::process::id()));
+        Some(PathBuf::from(name))
     }
 
     /// The URL requests go to.
@@ -242,16 +318,64 @@ impl OtlpConfig {
         if self.timeout.is_zero() {
             return Err("timeout_millis: expected a positive number".into());
         }
-        let ep = self.resolved_endpoint(env);
-        let rest = ep
-            .strip_prefix("http://")
-            .or_else(|| ep.strip_prefix("https://"))
-            .ok_or_else(|| format!("endpoint: expected an http:// or https:// URL, got {ep:?}"))?;
-        if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
-            return Err(format!("endpoint: malformed URL {ep:?}"));
+        if self.max_concurrent_exports == 0 || self.max_concurrent_exports > 64 {
+            return Err(format!(
+                "max_concurrent_exports: expected 1 to 64, got {}",
+                self.max_concurrent_exports
+            ));
+        }
+        if self.overflow == OverflowPolicy::Spool && self.spool_max_bytes == 0 {
+            return Err("spool_max_bytes: expected a positive number".into());
+        }
+        validate_endpoint(&self.resolved_endpoint(env))?;
+        for (k, v) in self.resolved_headers(env) {
+            validate_header(&k, &v)?;
         }
         Ok(())
     }
+}
+
+/// Refuses an endpoint that could only fail at the first export: not http(s), no host, a
+/// port out of range, unbalanced brackets, whitespace.
+pub fn validate_endpoint(ep: &str) -> Result<(), String> {
+    let uri: http::Uri = ep
+        .parse()
+        .map_err(|e| format!("endpoint: malformed URL {ep:?}: {e}"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(format!(
+            "endpoint: expected an http:// or https:// URL, got {ep:?}"
+        ));
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("endpoint: no host in {ep:?}"))?;
+    if authority.host().is_empty() || authority.as_str().contains('@') {
+        return Err(format!("endpoint: expected host[:port] in {ep:?}"));
+    }
+    // `http` parses an out-of-range port as "no port": read the digits after the host.
+    let after_host = match authority.as_str().rsplit_once(']') {
+        Some((_, rest)) => rest,
+        None => authority.as_str(),
+    };
+    let port = after_host.rsplit_once(':').map(|(_, p)| p);
+    if port.is_some_and(|p| p.parse::<u16>().is_err() || p == "0") {
+        return Err(format!("endpoint: port out of range (1-65535) in {ep:?}"));
+    }
+    Ok(())
+}
+
+/// Refuses a header that no HTTP/2 or HTTP/1.1 request can carry: an empty name or one with
+/// separators (`:`, spaces, newlines), a value with control characters (CR, LF, NUL).
+pub fn validate_header(name: &str, value: &str) -> Result<(), String> {
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("headers: invalid header name {name:?}"));
+    }
+    if http::HeaderValue::from_str(value).is_err() {
+        return Err(format!(
+            "headers: the value of {name:?} contains characters a header cannot carry (CR, LF or other control characters)"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -312,5 +436,37 @@ mod tests {
         c.endpoint = None;
         c.max_export_batch_size = c.max_queue_size + 1;
         assert!(c.validate(&env).is_err());
+    }
+
+    #[test]
+    fn endpoints_and_headers_that_can_only_fail_later_are_refused() {
+        for bad in [
+            "http://[::1",
+            "http://localhost:99999/v1/traces",
+            "http://localhost:0",
+            "ftp://h:1",
+            "http://",
+            "http://user@h:1",
+            "http:// h:1",
+        ] {
+            assert!(validate_endpoint(bad).is_err(), "{bad} accepted");
+        }
+        for good in [
+            "http://[::1]:4318/v1/traces",
+            "https://h",
+            "http://127.0.0.1:4317",
+        ] {
+            assert!(validate_endpoint(good).is_ok(), "{good} refused");
+        }
+        assert!(validate_header("a\nb", "v").is_err());
+        assert!(validate_header("a:b", "v").is_err());
+        assert!(validate_header("", "v").is_err());
+        assert!(validate_header("x-key", "v\r\nInjected: 1").is_err());
+        assert!(validate_header("x-key", "ok value").is_ok());
+        let env = env_of(&[]);
+        let mut c = OtlpConfig::from_env(Flavor::OpenTelemetry, &env);
+        c.headers.insert("bad name".into(), "v".into());
+        let e = c.validate(&env).unwrap_err();
+        assert!(e.contains("bad name"), "{e}");
     }
 }

@@ -1,5 +1,5 @@
-//! The worker-thread side of an OTLP subscriber: assemble spans, batch them, send them with
-//! bounded retries, and account for every event.
+//! The worker-thread side of an OTLP subscriber: assemble spans, batch and encode them, and
+//! hand each batch to the sender pool (which delivers, retries, spools and accounts).
 
 use nemo_flow_core::Event;
 use nemo_flow_core::clock::Timestamp;
@@ -7,28 +7,21 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use super::attrs::Attrs;
+use super::pool::{Job, SenderPool};
 use super::spans::{Assembler, Finished};
-use super::transport::{SendError, SpanTransport};
 use crate::worker::{Sink, Stats};
-
-/// Attempts per batch (the first and two retries), all within the export deadline.
-const MAX_ATTEMPTS: u32 = 3;
 
 pub(crate) struct OtlpSink {
     pub assembler: Assembler,
     pub batch: Vec<Finished>,
     pub max_batch: usize,
-    pub request_timeout: Duration,
-    pub transport: Box<dyn SpanTransport>,
     pub resource: Resource,
     pub scope: InstrumentationScope,
-    pub failure: Option<String>,
-    pub last_error: Arc<Mutex<Option<String>>>,
+    pub pool: SenderPool,
 }
 
 pub(crate) fn resource(attrs: &std::collections::BTreeMap<String, String>) -> Resource {
@@ -43,7 +36,8 @@ pub(crate) fn resource(attrs: &std::collections::BTreeMap<String, String>) -> Re
 }
 
 impl OtlpSink {
-    fn send(&mut self, spans: Vec<Finished>, deadline: Instant, stats: &Stats) {
+    fn encode(&self, spans: Vec<Finished>) -> (Vec<u8>, u64) {
+        use prost::Message;
         let events: u64 = spans.iter().map(|f| f.events).sum();
         let request = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
@@ -56,37 +50,7 @@ impl OtlpSink {
                 schema_url: String::new(),
             }],
         };
-        let mut error = String::from("export deadline passed before sending");
-        for attempt in 0..MAX_ATTEMPTS {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            match self
-                .transport
-                .send(request.clone(), left.min(self.request_timeout))
-            {
-                Ok(()) => {
-                    stats.exported.fetch_add(events, Ordering::Relaxed);
-                    return;
-                }
-                Err(SendError::Permanent(m)) => {
-                    error = m;
-                    break;
-                }
-                Err(SendError::Retryable(m, hint)) => {
-                    error = m;
-                    let backoff = hint.unwrap_or(Duration::from_millis(100 << attempt));
-                    if attempt + 1 == MAX_ATTEMPTS || Instant::now() + backoff >= deadline {
-                        break;
-                    }
-                    std::thread::sleep(backoff);
-                }
-            }
-        }
-        stats.failed.fetch_add(events, Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.clone());
-        self.failure.get_or_insert(error);
+        (request.encode_to_vec(), events)
     }
 }
 
@@ -105,7 +69,7 @@ impl Sink for OtlpSink {
         !self.batch.is_empty()
     }
 
-    fn export(&mut self, deadline: Instant, closing: bool, stats: &Stats) {
+    fn export(&mut self, deadline: Instant, closing: bool, _stats: &Stats) {
         if closing {
             let open = self.assembler.close_all(Timestamp::now());
             self.batch.extend(open);
@@ -113,11 +77,20 @@ impl Sink for OtlpSink {
         while !self.batch.is_empty() {
             let n = self.batch.len().min(self.max_batch);
             let chunk: Vec<Finished> = self.batch.drain(..n).collect();
-            self.send(chunk, deadline, stats);
+            let (body, events) = self.encode(chunk);
+            self.pool.submit(Job {
+                body,
+                events,
+                deadline,
+            });
         }
     }
 
+    fn settle(&mut self, deadline: Instant, _stats: &Stats) -> bool {
+        self.pool.settle(deadline)
+    }
+
     fn take_failure(&mut self) -> Option<String> {
-        self.failure.take()
+        self.pool.take_failure()
     }
 }

@@ -1,7 +1,6 @@
 //! Sending one `ExportTraceServiceRequest`: OTLP/HTTP (protobuf body, blocking client on the
 //! worker thread) or OTLP/gRPC (tonic on a private current-thread runtime).
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -16,12 +15,8 @@ pub enum SendError {
 
 /// A way to deliver span batches.
 pub trait SpanTransport: Send {
-    /// Sends one request, giving up after `timeout`.
-    fn send(
-        &mut self,
-        request: ExportTraceServiceRequest,
-        timeout: Duration,
-    ) -> Result<(), SendError>;
+    /// Sends one encoded `ExportTraceServiceRequest`, giving up after `timeout`.
+    fn send(&mut self, body: &[u8], timeout: Duration) -> Result<(), SendError>;
 }
 
 /// OTLP/HTTP with a protobuf body.
@@ -53,13 +48,7 @@ fn retry_after(v: Option<&str>) -> Option<Duration> {
 }
 
 impl SpanTransport for HttpTransport {
-    fn send(
-        &mut self,
-        request: ExportTraceServiceRequest,
-        timeout: Duration,
-    ) -> Result<(), SendError> {
-        use prost::Message;
-        let body = request.encode_to_vec();
+    fn send(&mut self, body: &[u8], timeout: Duration) -> Result<(), SendError> {
         let mut req = self
             .agent
             .post(&self.url)
@@ -70,7 +59,7 @@ impl SpanTransport for HttpTransport {
         for (k, v) in &self.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        match req.send(&body[..]) {
+        match req.send(body) {
             Ok(resp) => {
                 let code = resp.status().as_u16();
                 if (200..300).contains(&code) {
@@ -133,12 +122,13 @@ impl GrpcTransport {
 
 #[cfg(feature = "grpc")]
 impl SpanTransport for GrpcTransport {
-    fn send(
-        &mut self,
-        request: ExportTraceServiceRequest,
-        timeout: Duration,
-    ) -> Result<(), SendError> {
+    fn send(&mut self, body: &[u8], timeout: Duration) -> Result<(), SendError> {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
         use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+        use prost::Message;
+        // tonic wants the message; only this transport pays for decoding the batch again.
+        let request = ExportTraceServiceRequest::decode(body)
+            .map_err(|e| SendError::Permanent(format!("OTLP/gRPC: undecodable batch: {e}")))?;
         use tonic::metadata::{MetadataKey, MetadataValue};
         if self.runtime.is_none() {
             let rt = tokio::runtime::Builder::new_current_thread()
