@@ -67,7 +67,6 @@ atexit.register(shutdown_all)
 os.register_at_fork(after_in_child=_restart_exporters_after_fork)
 
 
-
 OBSERVABILITY_PLUGIN_KIND = "observability"
 """The kind of the built-in observability component."""
 
