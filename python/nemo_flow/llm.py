@@ -106,16 +106,28 @@ class _StreamState:
             return
         self._done = True
         # The finalizer runs exactly once however the stream ends (reference §2.3), also on
-        # an upstream or collector error; the end event then records that error.
+        # an upstream or collector error. Its own failure is recorded on the end event (when
+        # the stream itself succeeded); an exception that is not an Exception (Ctrl-C,
+        # SystemExit) propagates once the end event has been emitted.
+        escaping: BaseException | None = None
         try:
             self.result = self._finalizer()
-        except Exception:
-            _log.exception("nemo_flow: stream finalizer failed; the end event records no response")
+        except BaseException as fexc:
             self.result = None
-        if exc is not None:
-            self._call.fail(exc)
-            return
-        self._call.end(self.result)
+            if isinstance(fexc, Exception):
+                _log.exception("nemo_flow: stream finalizer failed; the end event records its error")
+            else:
+                escaping = fexc
+            if exc is None:
+                exc = fexc
+        try:
+            if exc is not None:
+                self._call.fail(exc)
+            else:
+                self._call.end(self.result)
+        finally:
+            if escaping is not None:
+                raise escaping
 
 
 class LlmStream:
@@ -123,8 +135,9 @@ class LlmStream:
     finalized response.
 
     Each chunk emits one ``llm.chunk`` mark when the consumer receives it. The stream
-    finishes exactly once: at its end, on an error, on ``aclose()``, or as soon as an
-    ``async for`` over it is left early with ``break``.
+    finishes exactly once: at its end, on an error, on ``aclose()``, as soon as an
+    ``async for`` over it is left early with ``break``, or when neither the stream nor an
+    iterator over it is reachable any more (an iterator keeps its stream alive).
     """
 
     __slots__ = ("__weakref__", "_state")
@@ -134,8 +147,9 @@ class LlmStream:
 
     def __aiter__(self) -> AsyncIterator[Any]:
         # A fresh iterator owned only by the loop: leaving the loop early drops it, and its
-        # finalizer finishes the stream at once.
-        return _StreamIterator(self._state)
+        # finalizer finishes the stream at once. It holds the stream, so a stream iterated
+        # without being held (`async for c in await stream_execute(...)`) stays alive.
+        return _StreamIterator(self)
 
     async def __anext__(self) -> Any:
         return await _next(self._state)
@@ -197,10 +211,11 @@ def _abandon(st: _StreamState) -> None:
 
 
 class _StreamIterator:
-    __slots__ = ("_state",)
+    __slots__ = ("_state", "_stream")
 
-    def __init__(self, state: _StreamState) -> None:
-        self._state = state
+    def __init__(self, stream: LlmStream) -> None:
+        self._stream = stream
+        self._state = stream._state
 
     def __aiter__(self) -> _StreamIterator:
         return self
@@ -264,7 +279,8 @@ def _aiter(it: Any) -> Any:
 
 
 class LlmStreamSync:
-    """Synchronous twin of :class:`LlmStream` (iterable; finishes exactly once)."""
+    """Synchronous twin of :class:`LlmStream` (iterable; finishes exactly once, with the same
+    rules: an iterator keeps its stream alive)."""
 
     __slots__ = ("__weakref__", "_state")
 
@@ -272,7 +288,8 @@ class LlmStreamSync:
         self._state = state
 
     def __iter__(self) -> Iterator[Any]:
-        return _SyncStreamIterator(self._state)
+        # Holds the stream: see LlmStream.__aiter__.
+        return _SyncStreamIterator(self)
 
     def __next__(self) -> Any:
         return _next_sync(self._state)
@@ -283,7 +300,7 @@ class LlmStreamSync:
 
     def result(self) -> Any:
         """Consume the rest of the stream and return the finalized response."""
-        for _ in _SyncStreamIterator(self._state):
+        for _ in _SyncStreamIterator(self):
             pass
         return self._state.result
 
@@ -320,10 +337,11 @@ def _abandon_sync(st: _StreamState) -> None:
 
 
 class _SyncStreamIterator:
-    __slots__ = ("_state",)
+    __slots__ = ("_state", "_stream")
 
-    def __init__(self, state: _StreamState) -> None:
-        self._state = state
+    def __init__(self, stream: LlmStreamSync) -> None:
+        self._stream = stream
+        self._state = stream._state
 
     def __iter__(self) -> _SyncStreamIterator:
         return self
