@@ -870,6 +870,8 @@ class LlmCall:
         """Run guardrails, request intercepts and the start event; return ``(request, intercepts)``."""
     def chunk(self, chunk: object) -> None:
         """Emit the ``llm.chunk`` mark for the next chunk of a stream."""
+    def finish(self, exc: BaseException | None, finalizer: Callable[[], object]) -> object:
+        """Finish a stream once: run ``finalizer``, emit the end event, return its result."""
     def end(self, response: object) -> None:
         """Record success: sanitize-response guardrails, the annotation and the end event."""
     def fail(self, exc: BaseException) -> None:

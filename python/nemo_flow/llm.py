@@ -4,7 +4,6 @@ the individual pipeline steps."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from inspect import isawaitable
 from typing import Any
@@ -32,7 +31,6 @@ __all__ = [
     "stream_execute_sync",
 ]
 
-_log = logging.getLogger("nemo_flow")
 _FAMILY = "LLM execution intercept"
 _STREAM_FAMILY = "LLM stream execution intercept"
 
@@ -105,29 +103,10 @@ class _StreamState:
         if self._done:
             return
         self._done = True
-        # The finalizer runs exactly once however the stream ends (reference §2.3), also on
-        # an upstream or collector error. Its own failure is recorded on the end event (when
-        # the stream itself succeeded); an exception that is not an Exception (Ctrl-C,
-        # SystemExit) propagates once the end event has been emitted.
-        escaping: BaseException | None = None
-        try:
-            self.result = self._finalizer()
-        except BaseException as fexc:
-            self.result = None
-            if isinstance(fexc, Exception):
-                _log.exception("nemo_flow: stream finalizer failed; the end event records its error")
-            else:
-                escaping = fexc
-            if exc is None:
-                exc = fexc
-        try:
-            if exc is not None:
-                self._call.fail(exc)
-            else:
-                self._call.end(self.result)
-        finally:
-            if escaping is not None:
-                raise escaping
+        # The core stream driver runs the finalizer exactly once, records the stream's error
+        # (else the finalizer's) on the end event, logs a finalizer Exception and re-raises
+        # any other BaseException after the end event.
+        self.result = self._call.finish(exc, self._finalizer)
 
 
 class LlmStream:

@@ -16,6 +16,9 @@ use crate::pipeline::{Lazy, LazyOf, Outcome};
 use crate::registry::Entry;
 use crate::scope::ScopeNode;
 
+mod stream;
+pub use stream::{ManagedLlmStream, StreamHooks, llm_stream_execute};
+
 type Res<T> = Result<T, CallbackError>;
 
 fn error_info(e: &CallbackError) -> ErrorInfo {

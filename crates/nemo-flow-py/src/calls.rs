@@ -8,11 +8,12 @@ use nemo_flow_core::event::ErrorInfo;
 use nemo_flow_core::llm::{AnnotatedLlmResponse, LlmCodec, LlmResponseCodec};
 use nemo_flow_core::middleware::Execution;
 use nemo_flow_core::pipeline::llm::{self, LlmOptions, ResponseAnnotation};
+use nemo_flow_core::pipeline::llm_stream::{LlmStreamCall, StreamStop};
 use nemo_flow_core::pipeline::tool::{self, ToolOptions};
 use nemo_flow_core::pipeline::{Lazy, LazyOf, Outcome};
 use nemo_flow_core::registry::Entry;
 use nemo_flow_core::scope::ScopeNode;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use serde_json::Value;
@@ -22,7 +23,9 @@ use uuid::Uuid;
 use crate::callbacks::foreign_callable;
 use crate::codecs::{request_codec, response_codec as response_codec_arg};
 use crate::errors::type_name;
-use crate::errors::{IntoPyResult, MiddlewareError, ScopeError, carry, to_py_err};
+use crate::errors::{
+    IntoPyResult, MiddlewareError, ScopeError, callback_error, carry, original, to_py_err,
+};
 use crate::handles::{LLMHandle, ToolHandle, current_node};
 use crate::json::{opt_to_json, to_json, to_py, validate_json};
 use crate::llm_types::{PyLlmRequest, annotated_response_arg, request_arg};
@@ -184,7 +187,8 @@ pub struct LlmCall {
     opts: Option<LlmOptions>,
     codecs: Codecs,
     streaming: bool,
-    chunks: u64,
+    /// The core stream driver, once a streaming call has begun.
+    stream: Option<LlmStreamCall>,
     handle: Option<Arc<llm::LlmHandle>>,
 }
 
@@ -209,12 +213,8 @@ impl LlmCall {
         let name = str_arg(name, "name")?;
         let request = request_arg(request, "request")?.unbind();
         let (ctx, parent) = placement(py, handle)?;
-        let mut attributes = LLMAttributes::arg(attributes)?;
-        if streaming {
-            attributes.0 |= nemo_flow_core::LlmAttributes::STREAMING.0;
-        }
         let opts = LlmOptions {
-            attributes,
+            attributes: LLMAttributes::arg(attributes)?,
             data: opt_to_json(data, "data")?,
             metadata: opt_to_json(metadata, "metadata")?,
             model_name: json_opt_str(model_name, "model_name")?,
@@ -232,7 +232,7 @@ impl LlmCall {
             opts: Some(opts),
             codecs,
             streaming,
-            chunks: 0,
+            stream: None,
             handle: None,
         })
     }
@@ -271,6 +271,9 @@ impl LlmCall {
         } else {
             intercept_tuple(py, &begun.execution)?
         };
+        if self.streaming {
+            self.stream = Some(LlmStreamCall::new(Arc::clone(&begun.handle)));
+        }
         self.handle = Some(begun.handle);
         let request = match begun.request {
             Some(r) => PyLlmRequest::from_core(py, &r)?.into_any(),
@@ -281,13 +284,52 @@ impl LlmCall {
 
     /// Emits the `llm.chunk` mark for the next chunk of a stream.
     fn chunk(&mut self, py: Python<'_>, chunk: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Some(h) = self.handle.as_ref() else {
+        let Some(stream) = self.stream.as_mut().filter(|_| self.handle.is_some()) else {
             return Err(ScopeError::new_err("this LLM stream is not running"));
         };
-        let i = self.chunks;
-        self.chunks += 1;
         let mut lazy = Lazy::pending(|| Ok(result_json(chunk)));
-        llm::chunk(h, i, &mut lazy).py(py)
+        stream.chunk(&mut lazy).py(py)
+    }
+
+    /// Finishes a stream once (the core stream driver): runs `finalizer`, emits the end
+    /// event (recording `exc`, else the finalizer's error, else its result) and returns the
+    /// finalizer's result. A finalizer exception that is not an `Exception` is re-raised
+    /// after the end event; an `Exception` is logged and `None` returned. Finishing again
+    /// does nothing and returns `None`.
+    #[pyo3(signature = (exc, finalizer))]
+    fn finish(
+        &mut self,
+        py: Python<'_>,
+        exc: Option<&Bound<'_, PyAny>>,
+        finalizer: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(ScopeError::new_err("this LLM stream has not begun"));
+        };
+        let stop = exc.map_or(StreamStop::Completed, |e| StreamStop::Failed(error_info(e)));
+        let annotation = self
+            .codecs
+            .response
+            .as_deref()
+            .map_or(ResponseAnnotation::None, ResponseAnnotation::Codec);
+        let finalize = || {
+            finalizer
+                .call0()
+                .map(Bound::unbind)
+                .map_err(|e| callback_error(py, e))
+        };
+        let Some(done) = stream.finish(stop, finalize, |v| result_json(v.bind(py)), annotation)
+        else {
+            return Ok(py.None());
+        };
+        self.handle = None;
+        match done.finalized {
+            Ok(v) => done.ended.py(py).map(|()| v),
+            Err(e) => match original(py, &e) {
+                Some(err) if !err.is_instance_of::<PyException>(py) => Err(err),
+                _ => done.ended.py(py).map(|()| py.None()),
+            },
+        }
     }
 
     /// Records success: sanitize-response guardrails, the annotation and the end event.

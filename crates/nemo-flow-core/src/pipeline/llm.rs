@@ -221,16 +221,19 @@ fn start_with(
     Ok(handle)
 }
 
-/// The managed call's synchronous front half.
+/// The managed call's synchronous front half. A streaming call gets the `STREAMING` flag.
 pub fn begin(
     context: &Arc<ScopeNode>,
     parent_uuid: Uuid,
     name: &str,
     request: &mut LazyRequest<'_>,
     codec: Option<&dyn LlmCodec>,
-    opts: LlmOptions,
+    mut opts: LlmOptions,
     streaming: bool,
 ) -> FlowResult<LlmBegin> {
+    if streaming {
+        opts.attributes.0 |= LlmAttributes::STREAMING.0;
+    }
     check_guardrails(context, parent_uuid, Some(name), request, &opts.metadata)?;
     let new_request = request_intercepts(context, name, request, codec)?;
     // With no intercept the request has not been decoded yet. When the start event will

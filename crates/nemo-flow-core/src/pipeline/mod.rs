@@ -3,6 +3,7 @@
 //! the execution-intercept chain and the callable) → sanitize + end event.
 
 pub mod llm;
+pub mod llm_stream;
 pub mod tool;
 
 use serde_json::Value;
