@@ -10,9 +10,12 @@ from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
 
-from ._native import MiddlewareError
+from ._native import MiddlewareError, NativeIntercept, NativeStep
 
-Intercepts = tuple[tuple[str, Callable[..., Any]], ...]
+# NativeStep.poll() states (see crates/nemo-flow-py/src/native_chain.rs).
+_DONE, _NEXT = 0, 1
+
+Intercepts = tuple[tuple[str, Callable[..., Any] | NativeIntercept], ...]
 
 
 def check_func(func: Any) -> None:
@@ -59,6 +62,8 @@ class _Chain:
     ``fn(*lead, value, next)``; ``next`` runs the rest of the chain and may be called any
     number of times. The callable's exceptions (and ones already wrapped further in) pass
     through every intercept unchanged; an intercept's own exception becomes a MiddlewareError.
+    A Rust intercept (``NativeIntercept``) is polled: when it awaits its ``next``, the rest of
+    the chain runs here and its outcome is handed back.
     """
 
     __slots__ = ("api", "family", "func", "intercepts", "lead", "passthrough")
@@ -89,8 +94,11 @@ class _Chain:
             except BaseException as exc:
                 self.passthrough.append(exc)
                 raise
+        fn = self.intercepts[i][1]
+        if type(fn) is NativeIntercept:
+            return await self.native(fn, i, value)
         try:
-            r = self.intercepts[i][1](*self.lead, value, _Next(self, i + 1))
+            r = fn(*self.lead, value, _Next(self, i + 1))
             return (await r) if isawaitable(r) else r
         except Exception as exc:
             failure = self.failure(exc, i)
@@ -107,8 +115,11 @@ class _Chain:
             except BaseException as exc:
                 self.passthrough.append(exc)
                 raise
+        fn = self.intercepts[i][1]
+        if type(fn) is NativeIntercept:
+            return self.native_sync(fn, i, value)
         try:
-            r = self.intercepts[i][1](*self.lead, value, _NextSync(self, i + 1))
+            r = fn(*self.lead, value, _NextSync(self, i + 1))
             _refuse_awaitable(r, self.api)
             return r
         except Exception as exc:
@@ -116,6 +127,43 @@ class _Chain:
             if failure is exc:
                 raise
             raise failure from exc
+
+    async def native(self, fn: NativeIntercept, i: int, value: Any) -> Any:
+        run = fn.start(self.lead[0], value)  # tool and LLM chains lead with the call name
+        while True:
+            state, payload = self.poll(run)
+            if state == _DONE:
+                return payload
+            if state == _NEXT:
+                try:
+                    run.answer(await self.step(i + 1, payload))
+                except BaseException as exc:
+                    run.answer_error(exc)
+            else:
+                await run.wait()
+
+    def native_sync(self, fn: NativeIntercept, i: int, value: Any) -> Any:
+        run = fn.start(self.lead[0], value)  # tool and LLM chains lead with the call name
+        while True:
+            state, payload = self.poll(run)
+            if state == _DONE:
+                return payload
+            if state == _NEXT:
+                try:
+                    run.answer(self.step_sync(i + 1, payload))
+                except BaseException as exc:
+                    run.answer_error(exc)
+            else:
+                run.block()
+
+    def poll(self, run: NativeStep) -> tuple[int, Any]:
+        # What a native step raises is final: an error from further in passes through as is,
+        # and the intercept's own error comes already wrapped by the core.
+        try:
+            return run.poll()
+        except BaseException as exc:
+            self.passthrough.append(exc)
+            raise
 
 
 class _Next:

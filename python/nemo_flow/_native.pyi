@@ -1,6 +1,6 @@
 """Type stubs for ``nemo_flow._native``, the PyO3 binding of the NeMo Flow core."""
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from types import TracebackType
@@ -26,6 +26,8 @@ __all__ = [
     "LlmCall",
     "MarkEvent",
     "MiddlewareError",
+    "NativeIntercept",
+    "NativeStep",
     "NemoFlowError",
     "OpenAIChatCodec",
     "OpenAIChatStreamCollector",
@@ -47,6 +49,7 @@ __all__ = [
     "ToolAttributes",
     "ToolCall",
     "ToolHandle",
+    "_register_test_intercept",
     "_scope_var",
     "clear_global",
     "create_scope_stack",
@@ -89,7 +92,7 @@ _Family: TypeAlias = Literal[
     "llm_stream_execution",
     "subscriber",
 ]
-_Intercepts: TypeAlias = tuple[tuple[str, Callable[..., Any]], ...]
+_Intercepts: TypeAlias = tuple[tuple[str, Callable[..., Any] | NativeIntercept], ...]
 
 # Exceptions (their ``__module__`` is ``nemo_flow``).
 
@@ -848,6 +851,34 @@ class ToolCall:
     @property
     def handle(self) -> ToolHandle | None:
         """The call's handle (after ``begin``)."""
+
+@final
+class NativeIntercept:
+    """A Rust execution intercept in the tuple ``begin()`` returns; the driver polls it."""
+
+    def start(self, call_name: str, value: object) -> NativeStep:
+        """Start the intercept for the call ``call_name`` on ``value``."""
+    @property
+    def name(self) -> str:
+        """The registration name."""
+
+@final
+class NativeStep:
+    """One run of a Rust execution intercept, polled by the Python driver."""
+
+    def poll(self) -> tuple[int, Any]:
+        """``(0, result)`` when done, ``(1, value)`` when it calls ``next``, ``(2, None)`` when pending."""
+    def answer(self, result: object) -> None:
+        """Answer the intercept's ``next`` with the rest of the chain's result."""
+    def answer_error(self, exc: BaseException) -> None:
+        """Answer the intercept's ``next`` with the rest of the chain's exception."""
+    def wait(self) -> Awaitable[None]:
+        """Complete when the intercept is woken (async driver)."""
+    def block(self) -> None:
+        """Block until the intercept is woken (sync driver)."""
+
+def _register_test_intercept(family: str, name: str, priority: int, mode: str) -> None:
+    """Test-only: register a Rust execution intercept globally."""
 
 @final
 class LlmCall:

@@ -6,7 +6,7 @@
 use nemo_flow_core::error::{CallbackError, FlowError};
 use nemo_flow_core::event::ErrorInfo;
 use nemo_flow_core::llm::{AnnotatedLlmResponse, LlmCodec, LlmResponseCodec};
-use nemo_flow_core::middleware::Execution;
+use nemo_flow_core::middleware::{Execution, LlmExecutionFn, ToolExecutionFn};
 use nemo_flow_core::pipeline::llm::{self, LlmOptions, ResponseAnnotation};
 use nemo_flow_core::pipeline::llm_stream::{LlmStreamCall, StreamStop};
 use nemo_flow_core::pipeline::tool::{self, ToolOptions};
@@ -29,6 +29,7 @@ use crate::errors::{
 use crate::handles::{LLMHandle, ToolHandle, current_node};
 use crate::json::{opt_to_json, to_json, to_py, validate_json};
 use crate::llm_types::{PyLlmRequest, annotated_response_arg, request_arg};
+use crate::native_chain::NativeIntercept;
 use crate::scopes::{handle_arg, str_arg, timestamp_arg};
 use crate::types::{LLMAttributes, ToolAttributes};
 
@@ -58,18 +59,53 @@ fn result_json(obj: &Bound<'_, PyAny>) -> Value {
     to_json(obj, "result").unwrap_or_else(|e| Value::String(format!("[not recorded: {e}]")))
 }
 
-fn intercept_tuple<N>(py: Python<'_>, entries: &[Entry<Execution<N>>]) -> PyResult<Py<PyTuple>> {
+/// The execution intercepts as `(name, callable)` pairs for the Python driver: a Python
+/// callable, or a `NativeIntercept` that the driver polls (see `native_chain.rs`).
+fn intercept_tuple<N: NativeFn>(
+    py: Python<'_>,
+    entries: &[Entry<Execution<N>>],
+) -> PyResult<Py<PyTuple>> {
     let mut items = Vec::with_capacity(entries.len());
     for e in entries {
-        let Some(cb) = foreign_callable(py, &e.callback) else {
-            return Err(MiddlewareError::new_err(format!(
-                "execution intercept '{}' is a Rust intercept and cannot run under the Python driver",
-                e.name
-            )));
+        let cb = match &e.callback {
+            Execution::Native(f) => match f.native(&e.name) {
+                Some(n) => Py::new(py, n)?.into_any(),
+                None => {
+                    return Err(MiddlewareError::new_err(format!(
+                        "execution intercept '{}' is a Rust intercept of a kind the Python driver cannot run",
+                        e.name
+                    )));
+                }
+            },
+            foreign => foreign_callable(py, foreign).expect("a foreign intercept is callable"),
         };
         items.push((&*e.name, cb));
     }
     Ok(PyTuple::new(py, items)?.unbind())
+}
+
+/// A Rust execution intercept the Python driver can run.
+trait NativeFn {
+    fn native(&self, name: &str) -> Option<NativeIntercept>;
+}
+
+impl NativeFn for ToolExecutionFn {
+    fn native(&self, name: &str) -> Option<NativeIntercept> {
+        Some(NativeIntercept::tool(name, Arc::clone(self)))
+    }
+}
+
+impl NativeFn for LlmExecutionFn {
+    fn native(&self, name: &str) -> Option<NativeIntercept> {
+        Some(NativeIntercept::llm(name, Arc::clone(self)))
+    }
+}
+
+/// Stream execution intercepts have no Rust form yet.
+impl NativeFn for () {
+    fn native(&self, _name: &str) -> Option<NativeIntercept> {
+        None
+    }
 }
 
 fn json_opt_str(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> PyResult<Option<String>> {

@@ -13,6 +13,7 @@ mod export_otlp;
 mod handles;
 mod json;
 mod llm_types;
+mod native_chain;
 mod registration;
 mod scopes;
 mod types;
@@ -105,6 +106,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scopes::ScopeContext>()?;
     m.add_class::<calls::ToolCall>()?;
     m.add_class::<calls::LlmCall>()?;
+    m.add_class::<native_chain::NativeIntercept>()?;
+    m.add_class::<native_chain::NativeStep>()?;
+    m.add_function(wrap_pyfunction!(native_chain::_register_test_intercept, m)?)?;
     codecs::register(m)?;
     m.add_function(wrap_pyfunction!(scopes::push, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::pop, m)?)?;
