@@ -10,9 +10,9 @@ from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
 
-from ._native import MiddlewareError, NativeIntercept, NativeStep
+from ._native import NativeIntercept, NativeStep, intercept_error
 
-# NativeStep.poll() states (see crates/nemo-flow-py/src/native_chain.rs).
+# NativeStep.poll() states (see crates/nemo-flow-py/src/chain.rs).
 _DONE, _NEXT = 0, 1
 
 Intercepts = tuple[tuple[str, Callable[..., Any] | NativeIntercept], ...]
@@ -82,7 +82,7 @@ class _Chain:
         """What intercept ``i`` raising ``exc`` becomes."""
         if any(exc is p for p in self.passthrough):
             return exc
-        wrapped = MiddlewareError(f"{self.family} '{self.intercepts[i][0]}' failed: {type(exc).__name__}: {exc}")
+        wrapped = intercept_error(self.family, self.intercepts[i][0], exc)
         self.passthrough.append(wrapped)
         return wrapped
 

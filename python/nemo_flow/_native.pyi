@@ -59,6 +59,7 @@ __all__ = [
     "flush",
     "get_handle",
     "get_scope_stack",
+    "intercept_error",
     "llm_call",
     "llm_call_end",
     "llm_conditional_execution",
@@ -876,6 +877,9 @@ class NativeStep:
         """Complete when the intercept is woken (async driver)."""
     def block(self) -> None:
         """Block until the intercept is woken (sync driver)."""
+
+def intercept_error(family: str, name: str, exc: BaseException) -> MiddlewareError:
+    """The ``MiddlewareError`` an execution intercept's own exception becomes."""
 
 def _register_test_intercept(family: str, name: str, priority: int, mode: str) -> None:
     """Test-only: register a Rust execution intercept globally."""

@@ -21,17 +21,21 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::callbacks::foreign_callable;
+use crate::chain::NativeIntercept;
 use crate::codecs::{request_codec, response_codec as response_codec_arg};
 use crate::errors::type_name;
 use crate::errors::{
     IntoPyResult, MiddlewareError, ScopeError, callback_error, carry, original, to_py_err,
 };
 use crate::handles::{LLMHandle, ToolHandle, current_node};
-use crate::json::{opt_to_json, to_json, to_py, validate_json};
+use crate::json::{check_unread, lazy_json, opt_to_json, to_json, to_py, validate_json};
 use crate::llm_types::{PyLlmRequest, annotated_response_arg, request_arg};
-use crate::native_chain::NativeIntercept;
 use crate::scopes::{handle_arg, str_arg, timestamp_arg};
 use crate::types::{LLMAttributes, ToolAttributes};
+
+fn not_running() -> PyErr {
+    ScopeError::new_err("this call is not running (it has not begun, or has already ended)")
+}
 
 /// Where a call runs: the scope whose middleware applies, and its parent uuid.
 fn placement(
@@ -60,7 +64,7 @@ fn result_json(obj: &Bound<'_, PyAny>) -> Value {
 }
 
 /// The execution intercepts as `(name, callable)` pairs for the Python driver: a Python
-/// callable, or a `NativeIntercept` that the driver polls (see `native_chain.rs`).
+/// callable, or a `NativeIntercept` that the driver polls (see `chain.rs`).
 fn intercept_tuple<N: NativeFn>(
     py: Python<'_>,
     entries: &[Entry<Execution<N>>],
@@ -166,11 +170,9 @@ impl ToolCall {
             .take()
             .ok_or_else(|| ScopeError::new_err("this tool call has already begun"))?;
         let args = self.args.bind(py);
-        let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+        let mut lazy = lazy_json(py, args, "args");
         let begun = tool::begin(&self.ctx, self.parent, &self.name, &mut lazy, opts).py(py)?;
-        if let LazyOf::Pending(_) = lazy {
-            validate_json(args, "args")?;
-        }
+        check_unread(&lazy, || validate_json(args, "args"))?;
         let intercepts = intercept_tuple(py, &begun.execution)?;
         self.handle = Some(begun.handle);
         let args = match begun.args {
@@ -192,9 +194,7 @@ impl ToolCall {
 
     /// Records failure: the end event carries the exception's type and message.
     fn fail(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Some(h) = self.handle.take() else {
-            return Ok(());
-        };
+        let h = self.handle.take().ok_or_else(not_running)?;
         tool::end(&h, Outcome::Err(error_info(exc)), Value::Null, None).py(py)
     }
 
@@ -297,11 +297,11 @@ impl LlmCall {
             self.streaming,
         )
         .py(py)?;
-        if let LazyOf::Pending(_) = lazy {
+        check_unread(&lazy, || {
             let r = req.borrow();
             validate_json(r.headers_bound(py).as_any(), "request.headers")?;
-            validate_json(r.content_bound(py).as_any(), "request.content")?;
-        }
+            validate_json(r.content_bound(py).as_any(), "request.content")
+        })?;
         let intercepts = if self.streaming {
             intercept_tuple(py, &begun.stream_execution)?
         } else {
@@ -387,9 +387,7 @@ impl LlmCall {
 
     /// Records failure.
     fn fail(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Some(h) = self.handle.take() else {
-            return Ok(());
-        };
+        let h = self.handle.take().ok_or_else(not_running)?;
         llm::end(
             &h,
             Outcome::Err(error_info(exc)),
@@ -439,11 +437,9 @@ pub fn tool_call(
         tool_call_id: json_opt_str(tool_call_id, "tool_call_id")?,
         timestamp: timestamp_arg(timestamp, "timestamp")?,
     };
-    let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+    let mut lazy = lazy_json(py, args, "args");
     let h = tool::start(&ctx, parent, &name, &mut lazy, opts).py(py)?;
-    if let LazyOf::Pending(_) = lazy {
-        validate_json(args, "args")?;
-    }
+    check_unread(&lazy, || validate_json(args, "args"))?;
     Ok(ToolHandle { inner: h })
 }
 
@@ -606,7 +602,7 @@ pub fn tool_request_intercepts(
 ) -> PyResult<Py<PyAny>> {
     let name = str_arg(name, "name")?;
     let ctx = current_node(py)?;
-    let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+    let mut lazy = lazy_json(py, args, "args");
     match tool::request_intercepts(&ctx, &name, &mut lazy).py(py)? {
         Some(v) => to_py(py, &v),
         None => {
@@ -625,11 +621,9 @@ pub fn tool_conditional_execution(
 ) -> PyResult<()> {
     let name = str_arg(name, "name")?;
     let ctx = current_node(py)?;
-    let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+    let mut lazy = lazy_json(py, args, "args");
     tool::check_guardrails(&ctx, ctx.info.uuid, &name, &mut lazy, &Value::Null, false).py(py)?;
-    if let LazyOf::Pending(_) = lazy {
-        validate_json(args, "args")?;
-    }
+    check_unread(&lazy, || validate_json(args, "args"))?;
     Ok(())
 }
 

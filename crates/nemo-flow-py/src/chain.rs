@@ -313,6 +313,42 @@ impl NativeStep {
     }
 }
 
+/// The execution-intercept families whose chains the Python driver composes.
+const EXECUTION_FAMILIES: [&str; 3] = [
+    "tool execution intercept",
+    "LLM execution intercept",
+    "LLM stream execution intercept",
+];
+
+/// What a Python execution intercept's own exception becomes: the core's `MiddlewareError`
+/// (message and `__cause__`), so the driver never formats it itself.
+#[pyfunction]
+pub fn intercept_error(
+    py: Python<'_>,
+    family: &str,
+    name: &str,
+    exc: &Bound<'_, PyAny>,
+) -> PyResult<Py<PyAny>> {
+    let family = EXECUTION_FAMILIES
+        .into_iter()
+        .find(|f| *f == family)
+        .ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "family: expected one of {EXECUTION_FAMILIES:?}, got {family:?}"
+            ))
+        })?;
+    let error = callback_error(py, PyErr::from_value(exc.clone()));
+    let err = to_py_err(
+        py,
+        FlowError::Middleware {
+            family,
+            name: name.to_string(),
+            error: Box::new(error),
+        },
+    );
+    Ok(err.into_value(py).into_any())
+}
+
 /// A future that is pending once and is woken from another thread (the test hook's "wait").
 struct WokenElsewhere {
     done: Arc<std::sync::atomic::AtomicBool>,
