@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from nemo_flow import LLMRequest, MiddlewareError, ScopeError, intercepts, tools
-from nemo_flow._native import LlmCall, ToolCall, intercept_error
+from nemo_flow._native import LlmCall, ToolCall
 
 
 def test_fail_on_a_call_that_is_not_running_is_an_error(events: list[Any]) -> None:
@@ -33,15 +33,17 @@ def test_fail_on_an_llm_call_that_has_ended_is_an_error() -> None:
 
 def test_intercept_error_is_the_cores_middleware_error_with_the_cause() -> None:
     cause = KeyError("k")
-    err = intercept_error("tool execution intercept", "audit", cause)
+    err = ToolCall("t", {}).intercept_error("audit", cause)
     assert isinstance(err, MiddlewareError)
     assert str(err) == "tool execution intercept 'audit' failed: KeyError: 'k'"
     assert err.__cause__ is cause
 
 
-def test_intercept_error_refuses_an_unknown_family() -> None:
-    with pytest.raises(ValueError, match="family: expected one of"):
-        intercept_error("tool sanitizer", "x", KeyError("k"))
+def test_intercept_error_names_the_llm_family_of_the_call() -> None:
+    plain = LlmCall("m", LLMRequest({}, {})).intercept_error("x", ValueError("v"))
+    stream = LlmCall("m", LLMRequest({}, {}), streaming=True).intercept_error("x", ValueError("v"))
+    assert str(plain) == "LLM execution intercept 'x' failed: ValueError: v"
+    assert str(stream) == "LLM stream execution intercept 'x' failed: ValueError: v"
 
 
 async def test_a_python_intercepts_own_error_is_wrapped_once(events: list[Any]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
 
-from ._native import NativeIntercept, NativeStep, intercept_error
+from ._native import NativeIntercept, NativeStep
 
 # NativeStep.poll() states (see crates/nemo-flow-py/src/chain.rs).
 _DONE, _NEXT = 0, 1
@@ -24,12 +24,12 @@ def check_func(func: Any) -> None:
         raise TypeError(f"func: expected a callable, got {type(func).__name__}")
 
 
-async def run_async(call: Any, func: Callable[..., Any], family: str, *lead: Any) -> Any:
+async def run_async(call: Any, func: Callable[..., Any], *lead: Any) -> Any:
     """Begin ``call``, run ``func`` through its execution intercepts, end the call."""
     value, intercepts = call.begin()
     try:
         if intercepts:
-            result = await chain(intercepts, lead, value, func, family)
+            result = await chain(call, intercepts, lead, value, func)
         else:
             result = func(value)
             if isawaitable(result):
@@ -41,12 +41,12 @@ async def run_async(call: Any, func: Callable[..., Any], family: str, *lead: Any
     return result
 
 
-def run_sync(call: Any, func: Callable[..., Any], family: str, api: str, *lead: Any) -> Any:
+def run_sync(call: Any, func: Callable[..., Any], api: str, *lead: Any) -> Any:
     """The synchronous twin of :func:`run_async`: no event loop, no thread hop."""
     value, intercepts = call.begin()
     try:
         if intercepts:
-            result = chain_sync(intercepts, lead, value, func, family, api)
+            result = chain_sync(call, intercepts, lead, value, func, api)
         else:
             result = func(value)
             _refuse_awaitable(result, api)
@@ -66,15 +66,15 @@ class _Chain:
     the chain runs here and its outcome is handed back.
     """
 
-    __slots__ = ("api", "family", "func", "intercepts", "lead", "passthrough")
+    __slots__ = ("api", "call", "func", "intercepts", "lead", "passthrough")
 
     def __init__(
-        self, intercepts: Intercepts, lead: tuple[Any, ...], func: Callable[..., Any], family: str, api: str
+        self, call: Any, intercepts: Intercepts, lead: tuple[Any, ...], func: Callable[..., Any], api: str
     ) -> None:
         self.intercepts = intercepts
         self.lead = lead
         self.func = func
-        self.family = family
+        self.call = call
         self.api = api
         self.passthrough: list[BaseException] = []
 
@@ -82,7 +82,7 @@ class _Chain:
         """What intercept ``i`` raising ``exc`` becomes."""
         if any(exc is p for p in self.passthrough):
             return exc
-        wrapped = intercept_error(self.family, self.intercepts[i][0], exc)
+        wrapped: BaseException = self.call.intercept_error(self.intercepts[i][0], exc)
         self.passthrough.append(wrapped)
         return wrapped
 
@@ -188,16 +188,16 @@ class _NextSync(_Next):
         return self._chain.step_sync(self._i, value)
 
 
-def chain(intercepts: Intercepts, lead: tuple[Any, ...], value: Any, func: Callable[..., Any], family: str) -> Any:
+def chain(call: Any, intercepts: Intercepts, lead: tuple[Any, ...], value: Any, func: Callable[..., Any]) -> Any:
     """Runs ``func(value)`` inside ``intercepts`` (outermost first); returns an awaitable."""
-    return _Chain(intercepts, lead, func, family, "").step(0, value)
+    return _Chain(call, intercepts, lead, func, "").step(0, value)
 
 
 def chain_sync(
-    intercepts: Intercepts, lead: tuple[Any, ...], value: Any, func: Callable[..., Any], family: str, api: str
+    call: Any, intercepts: Intercepts, lead: tuple[Any, ...], value: Any, func: Callable[..., Any], api: str
 ) -> Any:
     """Synchronous :func:`chain`: every intercept and ``func`` must be synchronous."""
-    return _Chain(intercepts, lead, func, family, api).step_sync(0, value)
+    return _Chain(call, intercepts, lead, func, api).step_sync(0, value)
 
 
 def _refuse_awaitable(result: Any, api: str) -> None:

@@ -59,7 +59,6 @@ __all__ = [
     "flush",
     "get_handle",
     "get_scope_stack",
-    "intercept_error",
     "llm_call",
     "llm_call_end",
     "llm_conditional_execution",
@@ -847,6 +846,8 @@ class ToolCall:
         """Run guardrails, request intercepts and the start event; return ``(args, intercepts)``."""
     def end(self, result: object) -> None:
         """Record success: sanitize-response guardrails and the end event."""
+    def intercept_error(self, name: str, exc: BaseException) -> MiddlewareError:
+        """The ``MiddlewareError`` the execution intercept ``name`` raising ``exc`` becomes."""
     def fail(self, exc: BaseException) -> None:
         """Record failure: the end event carries the exception's type and message."""
     @property
@@ -878,9 +879,6 @@ class NativeStep:
     def block(self) -> None:
         """Block until the intercept is woken (sync driver)."""
 
-def intercept_error(family: str, name: str, exc: BaseException) -> MiddlewareError:
-    """The ``MiddlewareError`` an execution intercept's own exception becomes."""
-
 def _register_test_intercept(family: str, name: str, priority: int, mode: str) -> None:
     """Test-only: register a Rust execution intercept globally."""
 
@@ -909,6 +907,8 @@ class LlmCall:
         """Finish a stream once: run ``finalizer``, emit the end event, return its result."""
     def end(self, response: object) -> None:
         """Record success: sanitize-response guardrails, the annotation and the end event."""
+    def intercept_error(self, name: str, exc: BaseException) -> MiddlewareError:
+        """The ``MiddlewareError`` the execution intercept ``name`` raising ``exc`` becomes."""
     def fail(self, exc: BaseException) -> None:
         """Record failure."""
     @property

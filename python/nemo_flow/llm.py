@@ -31,9 +31,6 @@ __all__ = [
     "stream_execute_sync",
 ]
 
-_FAMILY = "LLM execution intercept"
-_STREAM_FAMILY = "LLM stream execution intercept"
-
 
 def execute(
     name: str,
@@ -55,7 +52,7 @@ def execute(
     """
     _drive.check_func(func)
     c = _LlmCall(name, request, handle, attributes, data, metadata, model_name, codec, response_codec)
-    return _drive.run_async(c, func, _FAMILY, name)
+    return _drive.run_async(c, func, name)
 
 
 def execute_sync(
@@ -74,7 +71,7 @@ def execute_sync(
     """Synchronous twin of :func:`execute` for synchronous provider clients."""
     _drive.check_func(func)
     c = _LlmCall(name, request, handle, attributes, data, metadata, model_name, codec, response_codec)
-    return _drive.run_sync(c, func, _FAMILY, "llm.execute_sync", name)
+    return _drive.run_sync(c, func, "llm.execute_sync", name)
 
 
 class _StreamState:
@@ -239,7 +236,7 @@ async def _open(c: Any, func: Callable[..., Any], collector: Any, finalizer: Any
     req, intercepts = c.begin()
     try:
         if intercepts:
-            it = await _drive.chain(intercepts, (), req, func, _STREAM_FAMILY)
+            it = await _drive.chain(c, intercepts, (), req, func)
         else:
             it = func(req)
             if isawaitable(it):
@@ -356,7 +353,7 @@ def stream_execute_sync(
     req, intercepts = c.begin()
     try:
         if intercepts:
-            it = _drive.chain_sync(intercepts, (), req, func, _STREAM_FAMILY, "llm.stream_execute_sync")
+            it = _drive.chain_sync(c, intercepts, (), req, func, "llm.stream_execute_sync")
         else:
             it = func(req)
         if not hasattr(it, "__iter__") or isinstance(it, (str, bytes, dict)):

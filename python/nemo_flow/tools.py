@@ -16,8 +16,6 @@ from ._native import tool_request_intercepts as request_intercepts
 
 __all__ = ["ToolHandle", "call", "call_end", "conditional_execution", "execute", "execute_sync", "request_intercepts"]
 
-_FAMILY = "tool execution intercept"
-
 
 def execute(
     name: str,
@@ -37,7 +35,7 @@ def execute(
     caller unchanged; the end event records them.
     """
     _drive.check_func(func)
-    return _drive.run_async(_ToolCall(name, args, handle, attributes, data, metadata), func, _FAMILY, name)
+    return _drive.run_async(_ToolCall(name, args, handle, attributes, data, metadata), func, name)
 
 
 def execute_sync(
@@ -53,6 +51,4 @@ def execute_sync(
     """Synchronous twin of :func:`execute` for synchronous callables: the same pipeline, run
     on the calling thread without an event loop. Execution intercepts must be synchronous."""
     _drive.check_func(func)
-    return _drive.run_sync(
-        _ToolCall(name, args, handle, attributes, data, metadata), func, _FAMILY, "tools.execute_sync", name
-    )
+    return _drive.run_sync(_ToolCall(name, args, handle, attributes, data, metadata), func, "tools.execute_sync", name)

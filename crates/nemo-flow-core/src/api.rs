@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::context;
 use crate::error::{CallbackError, FlowError, FlowResult, Origin};
 use crate::event::ErrorInfo;
+use crate::family::Family;
 use crate::llm::{LlmCodec, LlmRequest, LlmResponseCodec};
 use crate::middleware::{BoxFuture, Execution, LlmNext, ToolNext};
 use crate::pipeline::llm::{self, LlmOptions, ResponseAnnotation};
@@ -185,7 +186,7 @@ where
                 Value::Null,
                 None,
             )?;
-            Err(chain_error("tool execution intercept", e))
+            Err(chain_error(Family::ToolExecution.label(), e))
         }
     }
 }
@@ -321,7 +322,7 @@ where
                 Value::Null,
                 None,
             )?;
-            Err(chain_error("LLM execution intercept", e))
+            Err(chain_error(Family::LlmExecution.label(), e))
         }
     }
 }

@@ -3,6 +3,7 @@
 //! hands back the arguments plus the execution intercepts; Python awaits the callable; then
 //! `end()` or `fail()` emits the end event.
 
+use nemo_flow_core::Family;
 use nemo_flow_core::error::{CallbackError, FlowError};
 use nemo_flow_core::event::ErrorInfo;
 use nemo_flow_core::llm::{AnnotatedLlmResponse, LlmCodec, LlmResponseCodec};
@@ -196,6 +197,11 @@ impl ToolCall {
     fn fail(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
         let h = self.handle.take().ok_or_else(not_running)?;
         tool::end(&h, Outcome::Err(error_info(exc)), Value::Null, None).py(py)
+    }
+
+    /// The `MiddlewareError` the execution intercept `name` raising `exc` becomes.
+    fn intercept_error(&self, py: Python<'_>, name: &str, exc: &Bound<'_, PyAny>) -> Py<PyAny> {
+        crate::chain::intercept_error(py, Family::ToolExecution, name, exc)
     }
 
     /// The call's handle (after `begin`).
@@ -396,6 +402,16 @@ impl LlmCall {
             None,
         )
         .py(py)
+    }
+
+    /// The `MiddlewareError` the execution intercept `name` raising `exc` becomes.
+    fn intercept_error(&self, py: Python<'_>, name: &str, exc: &Bound<'_, PyAny>) -> Py<PyAny> {
+        let family = if self.streaming {
+            Family::LlmStreamExecution
+        } else {
+            Family::LlmExecution
+        };
+        crate::chain::intercept_error(py, family, name, exc)
     }
 
     /// Whether the call has begun and not yet ended.

@@ -6,6 +6,7 @@
 //! something else comes back `PENDING`: its waker resolves `wait()` (async driver) or wakes
 //! `block()` (sync driver).
 
+use nemo_flow_core::Family;
 use nemo_flow_core::error::{CallbackError, FlowError};
 use nemo_flow_core::llm::LlmRequest;
 use nemo_flow_core::middleware::{BoxFuture, LlmExecutionFn, ToolExecutionFn};
@@ -131,7 +132,7 @@ impl NativeIntercept {
     pub fn tool(name: &str, f: ToolExecutionFn) -> Self {
         Self {
             name: name.to_string(),
-            family: "tool execution intercept",
+            family: Family::ToolExecution.label(),
             kind: Kind::Tool(f),
         }
     }
@@ -140,7 +141,7 @@ impl NativeIntercept {
     pub fn llm(name: &str, f: LlmExecutionFn) -> Self {
         Self {
             name: name.to_string(),
-            family: "LLM execution intercept",
+            family: Family::LlmExecution.label(),
             kind: Kind::Llm(f),
         }
     }
@@ -313,40 +314,24 @@ impl NativeStep {
     }
 }
 
-/// The execution-intercept families whose chains the Python driver composes.
-const EXECUTION_FAMILIES: [&str; 3] = [
-    "tool execution intercept",
-    "LLM execution intercept",
-    "LLM stream execution intercept",
-];
-
 /// What a Python execution intercept's own exception becomes: the core's `MiddlewareError`
 /// (message and `__cause__`), so the driver never formats it itself.
-#[pyfunction]
 pub fn intercept_error(
     py: Python<'_>,
-    family: &str,
+    family: Family,
     name: &str,
     exc: &Bound<'_, PyAny>,
-) -> PyResult<Py<PyAny>> {
-    let family = EXECUTION_FAMILIES
-        .into_iter()
-        .find(|f| *f == family)
-        .ok_or_else(|| {
-            pyo3::exceptions::PyValueError::new_err(format!(
-                "family: expected one of {EXECUTION_FAMILIES:?}, got {family:?}"
-            ))
-        })?;
+) -> Py<PyAny> {
     let error = callback_error(py, PyErr::from_value(exc.clone()));
     let err = to_py_err(
         py,
         FlowError::Middleware {
-            family,
+            family: family.label(),
             name: name.to_string(),
             error: Box::new(error),
         },
     );
-    Ok(err.into_value(py).into_any())
+    err.into_value(py).into_any()
 }
 
 /// A future that is pending once and is woken from another thread (the test hook's "wait").

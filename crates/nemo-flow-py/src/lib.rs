@@ -109,7 +109,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<chain::NativeIntercept>()?;
     m.add_class::<chain::NativeStep>()?;
     m.add_function(wrap_pyfunction!(chain::_register_test_intercept, m)?)?;
-    m.add_function(wrap_pyfunction!(chain::intercept_error, m)?)?;
     codecs::register(m)?;
     m.add_function(wrap_pyfunction!(scopes::push, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::pop, m)?)?;

@@ -13,6 +13,7 @@ use super::{Codecs, Res, cancelled, chain_error, foreign_intercept};
 use crate::context;
 use crate::error::{CallbackError, FlowError, FlowResult, Origin};
 use crate::event::ErrorInfo;
+use crate::family::Family;
 use crate::llm::{LlmRequest, LlmResponseCodec};
 use crate::pipeline::llm::{self, LlmHandle, LlmOptions, ResponseAnnotation};
 use crate::pipeline::llm_stream::{LlmStreamCall, StreamStop};
@@ -169,7 +170,7 @@ where
                 Value::Null,
                 None,
             );
-            chain_error("LLM stream execution intercept", e)
+            chain_error(Family::LlmStreamExecution.label(), e)
         };
         if let Some(e) = begun.stream_execution.first() {
             return Err(fail(foreign_intercept(&e.name)));

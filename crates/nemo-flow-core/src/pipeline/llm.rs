@@ -12,6 +12,7 @@ use crate::clock::{Timestamp, stamp};
 use crate::dispatch::{emit, report, subscribers_for};
 use crate::error::{FlowError, FlowResult};
 use crate::event::{Event, JsonText, ScopeCategory};
+use crate::family::Family;
 use crate::llm::{
     AnnotatedLlmRequest, AnnotatedLlmResponse, LlmCodec, LlmRequest, LlmResponseCodec,
 };
@@ -83,7 +84,7 @@ pub fn check_guardrails(
         parent_uuid,
         metadata,
         &start_data,
-        "LLM conditional-execution guardrail",
+        Family::LlmConditional.label(),
         &entries,
         |cb| cb(req),
     );
@@ -119,7 +120,7 @@ pub fn request_intercepts(
     for e in entries.iter() {
         (req, annotated) =
             (e.callback)(name, req, annotated).map_err(|error| FlowError::Middleware {
-                family: "LLM request intercept",
+                family: Family::LlmRequest.label(),
                 name: e.name.to_string(),
                 error: Box::new(error),
             })?;
@@ -379,9 +380,12 @@ fn sanitize_request<'r>(
     req: Cow<'r, LlmRequest>,
 ) -> Result<Cow<'r, LlmRequest>, Value> {
     let entries = visible(context, |m| &m.llm_sanitize_request);
-    sanitized(&entries, "LLM sanitize-request guardrail", req, |cb, r| {
-        cb(r)
-    })
+    sanitized(
+        &entries,
+        Family::LlmSanitizeRequest.label(),
+        req,
+        |cb, r| cb(r),
+    )
 }
 
 fn sanitize_response<'v>(
@@ -389,7 +393,7 @@ fn sanitize_response<'v>(
     v: Cow<'v, Value>,
 ) -> Result<Cow<'v, Value>, Value> {
     let entries = visible(context, |m| &m.llm_sanitize_response);
-    sanitized(&entries, "LLM sanitize-response guardrail", v, |cb, v| {
+    sanitized(&entries, Family::LlmSanitizeResponse.label(), v, |cb, v| {
         cb(v)
     })
 }
