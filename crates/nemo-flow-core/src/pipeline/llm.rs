@@ -11,7 +11,7 @@ use super::{
 use crate::clock::{Timestamp, stamp};
 use crate::dispatch::{emit, report, subscribers_for};
 use crate::error::{FlowError, FlowResult};
-use crate::event::{Event, JsonText, ScopeCategory};
+use crate::event::{Event, Ids, JsonText, ScopeCategory};
 use crate::family::Family;
 use crate::llm::{
     AnnotatedLlmRequest, AnnotatedLlmResponse, LlmCodec, LlmRequest, LlmResponseCodec,
@@ -348,19 +348,17 @@ pub fn chunk(handle: &LlmHandle, index: u64, chunk: &mut Lazy<'_>) -> FlowResult
     let (timestamp, uuid) = stamp();
     emit(
         &subs,
-        Event {
-            scope: None,
-            parent_uuid: Some(span.info.uuid),
-            uuid,
-            root_uuid: span.info.root_uuid,
+        Event::mark(
+            Arc::from("llm.chunk"),
+            Ids {
+                uuid,
+                parent_uuid: Some(span.info.uuid),
+                root_uuid: span.info.root_uuid,
+            },
             timestamp,
-            name: Arc::from("llm.chunk"),
-            category: None,
-            category_profile: None,
-            data: data.into(),
-            data_schema: None,
-            metadata: JsonText::NULL,
-        },
+            data.into(),
+            JsonText::NULL,
+        ),
     );
     Ok(())
 }
