@@ -222,6 +222,32 @@ fn llm_chain(
     })
 }
 
+/// The front half of a managed LLM call from Rust; returns the begun call and the request
+/// to send. (The lazy value is not `Send`, so it must not live across an await.)
+fn llm_begin(
+    ctx: &Arc<ScopeNode>,
+    name: &str,
+    request: LlmRequest,
+    codecs: Codecs<'_>,
+    opts: LlmOptions,
+    streaming: bool,
+) -> FlowResult<(llm::LlmBegin, LlmRequest)> {
+    let mut lazy = LazyOf::Ready(request);
+    let begun = llm::begin(
+        ctx,
+        ctx.info.uuid,
+        name,
+        &mut lazy,
+        codecs.request,
+        opts,
+        streaming,
+    )?;
+    let LazyOf::Ready(request) = lazy else {
+        unreachable!("Ready stays Ready")
+    };
+    Ok((begun, request))
+}
+
 /// Codecs for [`llm_call_execute`].
 #[derive(Default, Clone, Copy)]
 pub struct Codecs<'a> {
@@ -259,23 +285,7 @@ where
     F: Fn(LlmRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Res<Value>> + Send + 'static,
 {
-    // See `tool_call_in`: the lazy value must not live across the await.
-    let (begun, request) = {
-        let mut lazy = LazyOf::Ready(request);
-        let begun = llm::begin(
-            &ctx,
-            ctx.info.uuid,
-            name,
-            &mut lazy,
-            codecs.request,
-            opts,
-            false,
-        )?;
-        let LazyOf::Ready(request) = lazy else {
-            unreachable!("Ready stays Ready")
-        };
-        (begun, request)
-    };
+    let (begun, request) = llm_begin(&ctx, name, request, codecs, opts, false)?;
     let _end_if_dropped = {
         let handle = Arc::clone(&begun.handle);
         OnDrop(move || {

@@ -50,6 +50,23 @@ fn hooks(
     }
 }
 
+type Upstream = stream::Iter<std::vec::IntoIter<Res<Value>>>;
+
+/// Opens a managed stream named `m` over `items` with `hooks`.
+async fn open(items: Vec<Res<Value>>, hooks: StreamHooks) -> api::ManagedLlmStream<Upstream> {
+    let opts = LlmOptions::default();
+    api::llm_stream_execute(
+        "m",
+        request(),
+        opts,
+        Codecs::default(),
+        |_req| async { Ok(stream::iter(items)) },
+        hooks,
+    )
+    .await
+    .unwrap()
+}
+
 fn chunks(n: usize) -> Vec<Res<Value>> {
     (0..n).map(|i| Ok(json!({"i": i}))).collect()
 }
@@ -79,16 +96,7 @@ async fn a_stream_consumed_to_its_end_marks_each_chunk_and_ends_once() {
     let root = thread_root();
     let events = Collector::on(&root);
     let (seen, finalized) = (Arc::default(), Arc::default());
-    let s = api::llm_stream_execute(
-        "m",
-        request(),
-        LlmOptions::default(),
-        Codecs::default(),
-        |_req| async { Ok(stream::iter(chunks(3))) },
-        hooks(&seen, &finalized, None),
-    )
-    .await
-    .unwrap();
+    let s = open(chunks(3), hooks(&seen, &finalized, None)).await;
     let got: Vec<Value> = s.map(Result::unwrap).collect().await;
     assert_eq!(got, [json!({"i": 0}), json!({"i": 1}), json!({"i": 2})]);
     assert_eq!(finalized.load(Ordering::SeqCst), 1);
@@ -114,16 +122,7 @@ async fn marks_follow_the_consumer_and_a_dropped_stream_is_abandoned_once() {
     let root = thread_root();
     let events = Collector::on(&root);
     let (seen, finalized) = (Arc::default(), Arc::default());
-    let mut s = api::llm_stream_execute(
-        "m",
-        request(),
-        LlmOptions::default(),
-        Codecs::default(),
-        |_req| async { Ok(stream::iter(chunks(10))) },
-        hooks(&seen, &finalized, None),
-    )
-    .await
-    .unwrap();
+    let mut s = open(chunks(10), hooks(&seen, &finalized, None)).await;
     assert_eq!(s.next().await.unwrap().unwrap(), json!({"i": 0}));
     assert_eq!(marks(&events), 1);
     assert!(ends(&events).is_empty());
@@ -139,16 +138,7 @@ async fn close_finishes_now_and_the_stream_then_yields_nothing() {
     let root = thread_root();
     let events = Collector::on(&root);
     let (seen, finalized) = (Arc::default(), Arc::default());
-    let mut s = api::llm_stream_execute(
-        "m",
-        request(),
-        LlmOptions::default(),
-        Codecs::default(),
-        |_req| async { Ok(stream::iter(chunks(10))) },
-        hooks(&seen, &finalized, None),
-    )
-    .await
-    .unwrap();
+    let mut s = open(chunks(10), hooks(&seen, &finalized, None)).await;
     s.next().await;
     s.close().unwrap();
     s.close().unwrap();
@@ -166,16 +156,7 @@ async fn an_upstream_error_ends_the_call_with_it_and_reaches_the_consumer() {
     let events = Collector::on(&root);
     let (seen, finalized) = (Arc::default(), Arc::default());
     let items = vec![Ok(json!({"i": 0})), Err(cb_err("ConnectionError", "reset"))];
-    let mut s = api::llm_stream_execute(
-        "m",
-        request(),
-        LlmOptions::default(),
-        Codecs::default(),
-        |_req| async { Ok(stream::iter(items)) },
-        hooks(&seen, &finalized, None),
-    )
-    .await
-    .unwrap();
+    let mut s = open(items, hooks(&seen, &finalized, None)).await;
     assert!(s.next().await.unwrap().is_ok());
     match s.next().await {
         Some(Err(FlowError::Callable(e))) => assert_eq!(e.kind, "ConnectionError"),
@@ -205,16 +186,7 @@ async fn a_collector_error_ends_the_stream_with_it() {
         }),
         response_codec: None,
     };
-    let s = api::llm_stream_execute(
-        "m",
-        request(),
-        LlmOptions::default(),
-        Codecs::default(),
-        |_req| async { Ok(stream::iter(chunks(5))) },
-        hooks,
-    )
-    .await
-    .unwrap();
+    let s = open(chunks(5), hooks).await;
     let got: Vec<_> = s.collect().await;
     assert_eq!(got.len(), 2);
     assert!(matches!(&got[1], Err(FlowError::Callable(e)) if e.kind == "KeyError"));

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::{Codecs, Res, cancelled, chain_error, foreign_intercept};
+use super::{Codecs, Res, cancelled, chain_error, foreign_intercept, llm_begin};
 use crate::context;
 use crate::error::{CallbackError, FlowError, FlowResult, Origin};
 use crate::event::ErrorInfo;
@@ -144,22 +144,7 @@ where
 {
     let ctx = context::current();
     async move {
-        let (begun, request) = {
-            let mut lazy = LazyOf::Ready(request);
-            let begun = llm::begin(
-                &ctx,
-                ctx.info.uuid,
-                name,
-                &mut lazy,
-                codecs.request,
-                opts,
-                true,
-            )?;
-            let LazyOf::Ready(request) = lazy else {
-                unreachable!("Ready stays Ready")
-            };
-            (begun, request)
-        };
+        let (begun, request) = llm_begin(&ctx, name, request, codecs, opts, true)?;
         // Ends the call as cancelled if this future is dropped while `func` opens the stream.
         let mut opening = Opening(Some(Arc::clone(&begun.handle)));
         let fail = |e: CallbackError| {
