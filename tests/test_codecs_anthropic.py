@@ -19,7 +19,6 @@ from nemo_flow.codecs import AnthropicMessagesCodec, AnthropicMessagesStreamColl
 if TYPE_CHECKING:
     from provider_stub import ProviderStub
 
-pytest_plugins = ["provider_stub"]  # the loopback provider fixture `stub`
 
 CODEC = AnthropicMessagesCodec()
 

@@ -26,7 +26,6 @@ from nemo_flow.codecs import LlmCodec, LlmResponseCodec, OpenAIChatCodec, OpenAI
 if TYPE_CHECKING:
     from provider_stub import ProviderStub
 
-pytest_plugins = ["provider_stub"]  # the loopback provider fixture `stub`
 
 CODEC = OpenAIChatCodec()
 

@@ -17,7 +17,6 @@ from nemo_flow.codecs import OpenAIResponsesCodec, OpenAIResponsesStreamCollecto
 if TYPE_CHECKING:
     from provider_stub import ProviderStub
 
-pytest_plugins = ["provider_stub"]  # the loopback provider fixture `stub`
 
 CODEC = OpenAIResponsesCodec()
 

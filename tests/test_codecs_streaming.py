@@ -26,7 +26,6 @@ from nemo_flow.codecs import (
 if TYPE_CHECKING:
     from provider_stub import ProviderStub
 
-pytest_plugins = ["provider_stub"]  # the loopback provider fixture `stub`
 
 # --- SseDecoder ----------------------------------------------------------------------------------
 

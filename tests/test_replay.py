@@ -25,7 +25,6 @@ from nemo_flow.replay import RecordedError, ReplayMismatch, record, replay
 if TYPE_CHECKING:
     from provider_stub import ProviderStub
 
-pytest_plugins = ["provider_stub"]  # the loopback provider fixture `stub`
 
 
 class Weather:

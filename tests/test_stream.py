@@ -190,8 +190,19 @@ async def test_upstream_error_propagates_unchanged_and_finalizes_once(events: li
 async def test_early_break_finalizes_immediately(events: list[Any]) -> None:
     produced: list[int] = []
     closed: list[bool] = []
+    upstream_closed = asyncio.Event()
     rec = Recorder()
-    stream = await llm.stream_execute("m", request(), make_agen(10, produced, closed), rec.collect, rec.finalize)
+
+    async def upstream(_r: LLMRequest) -> AsyncIterator[Any]:
+        try:
+            for i in range(10):
+                produced.append(i)
+                yield {"i": i}
+        finally:
+            closed.append(True)
+            upstream_closed.set()
+
+    stream = await llm.stream_execute("m", request(), upstream, rec.collect, rec.finalize)
     async for _chunk in stream:
         break
     # no await between the loop and these checks
@@ -202,9 +213,9 @@ async def test_early_break_finalizes_immediately(events: list[Any]) -> None:
     assert end.data == {"text": "done"}
     assert len(chunk_marks(events)) == 1
     assert produced == [0]
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert closed == [True]  # the upstream generator was closed too
+    # The upstream generator is closed by a task the abandoned iterator scheduled.
+    await asyncio.wait_for(upstream_closed.wait(), timeout=10)
+    assert closed == [True]
     assert rec.finalized == 1
     assert len(llm_events(events)) == 2
 

@@ -1,6 +1,6 @@
 """Type stubs for ``nemo_flow._native``, the PyO3 binding of the NeMo Flow core."""
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from os import PathLike
@@ -28,6 +28,8 @@ __all__ = [
     "LlmCall",
     "MarkEvent",
     "MiddlewareError",
+    "NativeIntercept",
+    "NativeStep",
     "NemoFlowError",
     "OpenAIChatCodec",
     "OpenAIChatStreamCollector",
@@ -50,6 +52,7 @@ __all__ = [
     "ToolAttributes",
     "ToolCall",
     "ToolHandle",
+    "_register_test_intercept",
     "_restart_exporters_after_fork",
     "_scope_var",
     "clear_global",
@@ -101,7 +104,7 @@ _Family: TypeAlias = Literal[
     "llm_stream_execution",
     "subscriber",
 ]
-_Intercepts: TypeAlias = tuple[tuple[str, Callable[..., Any]], ...]
+_Intercepts: TypeAlias = tuple[tuple[str, Callable[..., Any] | NativeIntercept], ...]
 
 # Exceptions (their ``__module__`` is ``nemo_flow``).
 
@@ -858,11 +861,41 @@ class ToolCall:
         """Run guardrails, request intercepts and the start event; return ``(args, intercepts)``."""
     def end(self, result: object) -> None:
         """Record success: sanitize-response guardrails and the end event."""
+    def intercept_error(self, name: str, exc: BaseException) -> MiddlewareError:
+        """The ``MiddlewareError`` the execution intercept ``name`` raising ``exc`` becomes."""
     def fail(self, exc: BaseException) -> None:
         """Record failure: the end event carries the exception's type and message."""
     @property
     def handle(self) -> ToolHandle | None:
         """The call's handle (after ``begin``)."""
+
+@final
+class NativeIntercept:
+    """A Rust execution intercept in the tuple ``begin()`` returns; the driver polls it."""
+
+    def start(self, call_name: str, value: object) -> NativeStep:
+        """Start the intercept for the call ``call_name`` on ``value``."""
+    @property
+    def name(self) -> str:
+        """The registration name."""
+
+@final
+class NativeStep:
+    """One run of a Rust execution intercept, polled by the Python driver."""
+
+    def poll(self) -> tuple[int, Any]:
+        """``(0, result)`` when done, ``(1, value)`` when it calls ``next``, ``(2, None)`` when pending."""
+    def answer(self, result: object) -> None:
+        """Answer the intercept's ``next`` with the rest of the chain's result."""
+    def answer_error(self, exc: BaseException) -> None:
+        """Answer the intercept's ``next`` with the rest of the chain's exception."""
+    def wait(self) -> Awaitable[None]:
+        """Complete when the intercept is woken (async driver)."""
+    def block(self) -> None:
+        """Block until the intercept is woken (sync driver)."""
+
+def _register_test_intercept(family: str, name: str, priority: int, mode: str) -> None:
+    """Test-only: register a Rust execution intercept globally."""
 
 @final
 class LlmCall:
@@ -885,8 +918,12 @@ class LlmCall:
         """Run guardrails, request intercepts and the start event; return ``(request, intercepts)``."""
     def chunk(self, chunk: object) -> None:
         """Emit the ``llm.chunk`` mark for the next chunk of a stream."""
+    def finish(self, exc: BaseException | None, finalizer: Callable[[], object]) -> object:
+        """Finish a stream once: run ``finalizer``, emit the end event, return its result."""
     def end(self, response: object) -> None:
         """Record success: sanitize-response guardrails, the annotation and the end event."""
+    def intercept_error(self, name: str, exc: BaseException) -> MiddlewareError:
+        """The ``MiddlewareError`` the execution intercept ``name`` raising ``exc`` becomes."""
     def fail(self, exc: BaseException) -> None:
         """Record failure."""
     @property

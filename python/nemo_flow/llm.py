@@ -4,7 +4,6 @@ the individual pipeline steps."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from inspect import isawaitable
 from typing import Any
@@ -35,10 +34,6 @@ __all__ = [
     "stream_model",
 ]
 
-_log = logging.getLogger("nemo_flow")
-_FAMILY = "LLM execution intercept"
-_STREAM_FAMILY = "LLM stream execution intercept"
-
 
 def execute(
     name: str,
@@ -60,7 +55,7 @@ def execute(
     """
     _drive.check_func(func)
     c = _LlmCall(name, request, handle, attributes, data, metadata, model_name, codec, response_codec)
-    return _drive.run_async(c, func, _FAMILY, name)
+    return _drive.run_async(c, func, name)
 
 
 def execute_sync(
@@ -79,7 +74,7 @@ def execute_sync(
     """Synchronous twin of :func:`execute` for synchronous provider clients."""
     _drive.check_func(func)
     c = _LlmCall(name, request, handle, attributes, data, metadata, model_name, codec, response_codec)
-    return _drive.run_sync(c, func, _FAMILY, "llm.execute_sync", name)
+    return _drive.run_sync(c, func, "llm.execute_sync", name)
 
 
 class _StreamState:
@@ -108,17 +103,10 @@ class _StreamState:
         if self._done:
             return
         self._done = True
-        # The finalizer runs exactly once however the stream ends (reference §2.3), also on
-        # an upstream or collector error; the end event then records that error.
-        try:
-            self.result = self._finalizer()
-        except Exception:
-            _log.exception("nemo_flow: stream finalizer failed; the end event records no response")
-            self.result = None
-        if exc is not None:
-            self._call.fail(exc)
-            return
-        self._call.end(self.result)
+        # The core stream driver runs the finalizer exactly once, records the stream's error
+        # (else the finalizer's) on the end event, logs a finalizer Exception and re-raises
+        # any other BaseException after the end event.
+        self.result = self._call.finish(exc, self._finalizer)
 
 
 class LlmStream:
@@ -126,8 +114,9 @@ class LlmStream:
     finalized response.
 
     Each chunk emits one ``llm.chunk`` mark when the consumer receives it. The stream
-    finishes exactly once: at its end, on an error, on ``aclose()``, or as soon as an
-    ``async for`` over it is left early with ``break``.
+    finishes exactly once: at its end, on an error, on ``aclose()``, as soon as an
+    ``async for`` over it is left early with ``break``, or when neither the stream nor an
+    iterator over it is reachable any more (an iterator keeps its stream alive).
     """
 
     __slots__ = ("__weakref__", "_state")
@@ -137,8 +126,9 @@ class LlmStream:
 
     def __aiter__(self) -> AsyncIterator[Any]:
         # A fresh iterator owned only by the loop: leaving the loop early drops it, and its
-        # finalizer finishes the stream at once.
-        return _StreamIterator(self._state)
+        # finalizer finishes the stream at once. It holds the stream, so a stream iterated
+        # without being held (`async for c in await stream_execute(...)`) stays alive.
+        return _StreamIterator(self)
 
     async def __anext__(self) -> Any:
         return await _next(self._state)
@@ -200,10 +190,11 @@ def _abandon(st: _StreamState) -> None:
 
 
 class _StreamIterator:
-    __slots__ = ("_state",)
+    __slots__ = ("_state", "_stream")
 
-    def __init__(self, state: _StreamState) -> None:
-        self._state = state
+    def __init__(self, stream: LlmStream) -> None:
+        self._stream = stream
+        self._state = stream._state
 
     def __aiter__(self) -> _StreamIterator:
         return self
@@ -248,7 +239,7 @@ async def _open(c: Any, func: Callable[..., Any], collector: Any, finalizer: Any
     req, intercepts = c.begin()
     try:
         if intercepts:
-            it = await _drive.chain(intercepts, (), req, func, _STREAM_FAMILY)
+            it = await _drive.chain(c, intercepts, (), req, func)
         else:
             it = func(req)
             if isawaitable(it):
@@ -267,7 +258,8 @@ def _aiter(it: Any) -> Any:
 
 
 class LlmStreamSync:
-    """Synchronous twin of :class:`LlmStream` (iterable; finishes exactly once)."""
+    """Synchronous twin of :class:`LlmStream` (iterable; finishes exactly once, with the same
+    rules: an iterator keeps its stream alive)."""
 
     __slots__ = ("__weakref__", "_state")
 
@@ -275,7 +267,8 @@ class LlmStreamSync:
         self._state = state
 
     def __iter__(self) -> Iterator[Any]:
-        return _SyncStreamIterator(self._state)
+        # Holds the stream: see LlmStream.__aiter__.
+        return _SyncStreamIterator(self)
 
     def __next__(self) -> Any:
         return _next_sync(self._state)
@@ -286,7 +279,7 @@ class LlmStreamSync:
 
     def result(self) -> Any:
         """Consume the rest of the stream and return the finalized response."""
-        for _ in _SyncStreamIterator(self._state):
+        for _ in _SyncStreamIterator(self):
             pass
         return self._state.result
 
@@ -323,10 +316,11 @@ def _abandon_sync(st: _StreamState) -> None:
 
 
 class _SyncStreamIterator:
-    __slots__ = ("_state",)
+    __slots__ = ("_state", "_stream")
 
-    def __init__(self, state: _StreamState) -> None:
-        self._state = state
+    def __init__(self, stream: LlmStreamSync) -> None:
+        self._stream = stream
+        self._state = stream._state
 
     def __iter__(self) -> _SyncStreamIterator:
         return self
@@ -362,7 +356,7 @@ def stream_execute_sync(
     req, intercepts = c.begin()
     try:
         if intercepts:
-            it = _drive.chain_sync(intercepts, (), req, func, _STREAM_FAMILY, "llm.stream_execute_sync")
+            it = _drive.chain_sync(c, intercepts, (), req, func, "llm.stream_execute_sync")
         else:
             it = func(req)
         if not hasattr(it, "__iter__") or isinstance(it, (str, bytes, dict)):

@@ -26,8 +26,6 @@ __all__ = [
     "tool",
 ]
 
-_FAMILY = "tool execution intercept"
-
 
 def execute(
     name: str,
@@ -47,7 +45,7 @@ def execute(
     caller unchanged; the end event records them.
     """
     _drive.check_func(func)
-    return _drive.run_async(_ToolCall(name, args, handle, attributes, data, metadata), func, _FAMILY, name)
+    return _drive.run_async(_ToolCall(name, args, handle, attributes, data, metadata), func, name)
 
 
 def execute_sync(
@@ -63,6 +61,4 @@ def execute_sync(
     """Synchronous twin of :func:`execute` for synchronous callables: the same pipeline, run
     on the calling thread without an event loop. Execution intercepts must be synchronous."""
     _drive.check_func(func)
-    return _drive.run_sync(
-        _ToolCall(name, args, handle, attributes, data, metadata), func, _FAMILY, "tools.execute_sync", name
-    )
+    return _drive.run_sync(_ToolCall(name, args, handle, attributes, data, metadata), func, "tools.execute_sync", name)

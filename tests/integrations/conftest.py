@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from provider_stub import stub  # noqa: F401  (the loopback provider fixture)
 
 from nemo_flow import integrations
 

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from provider_stub import ProviderStub
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-pytest_plugins = ["provider_stub"]  # the loopback provider fixture `stub`
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::context;
 use crate::error::{CallbackError, FlowError, FlowResult, Origin};
 use crate::event::ErrorInfo;
+use crate::family::Family;
 use crate::llm::{LlmCodec, LlmRequest, LlmResponseCodec};
 use crate::middleware::{BoxFuture, Execution, LlmNext, ToolNext};
 use crate::pipeline::llm::{self, LlmOptions, ResponseAnnotation};
@@ -15,6 +16,9 @@ use crate::pipeline::tool::{self, ToolOptions};
 use crate::pipeline::{Lazy, LazyOf, Outcome};
 use crate::registry::Entry;
 use crate::scope::ScopeNode;
+
+mod stream;
+pub use stream::{ManagedLlmStream, StreamHooks, llm_stream_execute};
 
 type Res<T> = Result<T, CallbackError>;
 
@@ -182,7 +186,7 @@ where
                 Value::Null,
                 None,
             )?;
-            Err(chain_error("tool execution intercept", e))
+            Err(chain_error(Family::ToolExecution.label(), e))
         }
     }
 }
@@ -216,6 +220,32 @@ fn llm_chain(
             }
         }
     })
+}
+
+/// The front half of a managed LLM call from Rust; returns the begun call and the request
+/// to send. (The lazy value is not `Send`, so it must not live across an await.)
+fn llm_begin(
+    ctx: &Arc<ScopeNode>,
+    name: &str,
+    request: LlmRequest,
+    codecs: Codecs<'_>,
+    opts: LlmOptions,
+    streaming: bool,
+) -> FlowResult<(llm::LlmBegin, LlmRequest)> {
+    let mut lazy = LazyOf::Ready(request);
+    let begun = llm::begin(
+        ctx,
+        ctx.info.uuid,
+        name,
+        &mut lazy,
+        codecs.request,
+        opts,
+        streaming,
+    )?;
+    let LazyOf::Ready(request) = lazy else {
+        unreachable!("Ready stays Ready")
+    };
+    Ok((begun, request))
 }
 
 /// Codecs for [`llm_call_execute`].
@@ -255,23 +285,7 @@ where
     F: Fn(LlmRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Res<Value>> + Send + 'static,
 {
-    // See `tool_call_in`: the lazy value must not live across the await.
-    let (begun, request) = {
-        let mut lazy = LazyOf::Ready(request);
-        let begun = llm::begin(
-            &ctx,
-            ctx.info.uuid,
-            name,
-            &mut lazy,
-            codecs.request,
-            opts,
-            false,
-        )?;
-        let LazyOf::Ready(request) = lazy else {
-            unreachable!("Ready stays Ready")
-        };
-        (begun, request)
-    };
+    let (begun, request) = llm_begin(&ctx, name, request, codecs, opts, false)?;
     let _end_if_dropped = {
         let handle = Arc::clone(&begun.handle);
         OnDrop(move || {
@@ -318,7 +332,7 @@ where
                 Value::Null,
                 None,
             )?;
-            Err(chain_error("LLM execution intercept", e))
+            Err(chain_error(Family::LlmExecution.label(), e))
         }
     }
 }

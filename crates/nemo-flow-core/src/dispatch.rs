@@ -23,7 +23,8 @@ fn reporter() -> &'static RwLock<Option<ErrorReporter>> {
     &R
 }
 
-/// Installs the function that reports subscriber failures (default: standard error).
+/// Installs the function that reports subscriber failures (default: the `log` crate, target
+/// `nemo_flow`).
 pub fn set_error_reporter(r: Option<ErrorReporter>) {
     *reporter().write().unwrap_or_else(|e| e.into_inner()) = r;
 }
@@ -76,7 +77,7 @@ pub fn report(what: &str, err: &CallbackError) {
     let r = reporter().read().unwrap_or_else(|e| e.into_inner()).clone();
     match r {
         Some(r) => r(what, err),
-        None => eprintln!("nemo_flow: {what} failed: {err}"),
+        None => log::error!(target: "nemo_flow", "{what} failed: {err}"),
     }
 }
 

@@ -178,7 +178,69 @@ impl std::fmt::Debug for JsonText {
     }
 }
 
+/// Where an event sits in the run: its own uuid, its parent's and the root's.
+#[derive(Debug, Clone, Copy)]
+pub struct Ids {
+    /// Event uuid (shared by a span's start and end).
+    pub uuid: Uuid,
+    /// Parent span uuid.
+    pub parent_uuid: Option<Uuid>,
+    /// Root scope uuid.
+    pub root_uuid: Uuid,
+}
+
 impl Event {
+    /// A scope start or end event with null data and metadata, no profile and no error.
+    pub fn scope(
+        scope_category: ScopeCategory,
+        attributes: Vec<&'static str>,
+        category: Cow<'static, str>,
+        name: Arc<str>,
+        ids: Ids,
+        timestamp: Timestamp,
+    ) -> Self {
+        Self {
+            scope: Some(ScopeFields {
+                scope_category,
+                attributes,
+                error: None,
+            }),
+            parent_uuid: ids.parent_uuid,
+            uuid: ids.uuid,
+            root_uuid: ids.root_uuid,
+            timestamp,
+            name,
+            category: Some(category),
+            category_profile: None,
+            data: JsonText::NULL,
+            data_schema: None,
+            metadata: JsonText::NULL,
+        }
+    }
+
+    /// A mark: a point event with no category.
+    pub fn mark(
+        name: Arc<str>,
+        ids: Ids,
+        timestamp: Timestamp,
+        data: JsonText,
+        metadata: JsonText,
+    ) -> Self {
+        Self {
+            scope: None,
+            parent_uuid: ids.parent_uuid,
+            uuid: ids.uuid,
+            root_uuid: ids.root_uuid,
+            timestamp,
+            name,
+            category: None,
+            category_profile: None,
+            data,
+            data_schema: None,
+            metadata,
+        }
+    }
+
     /// `"scope"` or `"mark"`.
     pub fn kind(&self) -> &'static str {
         if self.scope.is_some() {

@@ -15,6 +15,7 @@ pub mod context;
 pub mod dispatch;
 pub mod error;
 pub mod event;
+pub mod family;
 pub mod llm;
 pub mod middleware;
 pub mod pipeline;
@@ -26,5 +27,6 @@ pub mod types;
 
 pub use error::{CallbackError, FlowError, FlowResult};
 pub use event::Event;
+pub use family::Family;
 pub use scope::{ScopeNode, ScopeSpec};
 pub use types::{LlmAttributes, ScopeAttributes, ScopeType, ToolAttributes};

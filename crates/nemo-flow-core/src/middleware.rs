@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::{CallbackError, Foreign};
 use crate::event::Event;
+use crate::family::Family;
 use crate::llm::{AnnotatedLlmRequest, LlmRequest};
 use crate::registry::{Order, Registry};
 
@@ -98,17 +99,17 @@ impl Default for Middleware {
     fn default() -> Self {
         use Order::{Priority, Registration};
         Self {
-            tool_sanitize_request: Registry::new("tool sanitize-request guardrail", Priority),
-            tool_sanitize_response: Registry::new("tool sanitize-response guardrail", Priority),
-            tool_conditional: Registry::new("tool conditional-execution guardrail", Priority),
-            tool_request: Registry::new("tool request intercept", Priority),
-            tool_execution: Registry::new("tool execution intercept", Priority),
-            llm_sanitize_request: Registry::new("LLM sanitize-request guardrail", Priority),
-            llm_sanitize_response: Registry::new("LLM sanitize-response guardrail", Priority),
-            llm_conditional: Registry::new("LLM conditional-execution guardrail", Priority),
-            llm_request: Registry::new("LLM request intercept", Priority),
-            llm_execution: Registry::new("LLM execution intercept", Priority),
-            llm_stream_execution: Registry::new("LLM stream execution intercept", Priority),
+            tool_sanitize_request: Registry::new(Family::ToolSanitizeRequest.label(), Priority),
+            tool_sanitize_response: Registry::new(Family::ToolSanitizeResponse.label(), Priority),
+            tool_conditional: Registry::new(Family::ToolConditional.label(), Priority),
+            tool_request: Registry::new(Family::ToolRequest.label(), Priority),
+            tool_execution: Registry::new(Family::ToolExecution.label(), Priority),
+            llm_sanitize_request: Registry::new(Family::LlmSanitizeRequest.label(), Priority),
+            llm_sanitize_response: Registry::new(Family::LlmSanitizeResponse.label(), Priority),
+            llm_conditional: Registry::new(Family::LlmConditional.label(), Priority),
+            llm_request: Registry::new(Family::LlmRequest.label(), Priority),
+            llm_execution: Registry::new(Family::LlmExecution.label(), Priority),
+            llm_stream_execution: Registry::new(Family::LlmStreamExecution.label(), Priority),
             subscribers: Registry::new("subscriber", Registration),
         }
     }

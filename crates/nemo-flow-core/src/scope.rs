@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::clock::{Timestamp, new_uuid, stamp_at};
 use crate::dispatch::{emit, has_subscribers, subscribers_for};
 use crate::error::{FlowError, FlowResult};
-use crate::event::{ErrorInfo, Event, JsonText, ScopeCategory, ScopeFields};
+use crate::event::{ErrorInfo, Event, Ids, JsonText, ScopeCategory};
 use crate::middleware::{Middleware, global};
 use crate::registry::{Entry, Registry, merge_layers};
 use crate::types::{ScopeAttributes, ScopeType};
@@ -296,23 +296,23 @@ fn scope_event(
     data: Value,
     error: Option<ErrorInfo>,
 ) -> Event {
-    Event {
-        scope: Some(ScopeFields {
-            scope_category: category,
-            attributes: node.attributes.labels(),
-            error,
-        }),
-        parent_uuid: node.info.parent_uuid,
+    let ids = Ids {
         uuid: node.info.uuid,
+        parent_uuid: node.info.parent_uuid,
         root_uuid: node.info.root_uuid,
-        timestamp: ts,
-        name: Arc::clone(&node.info.name),
-        category: Some(Cow::Borrowed(node.scope_type.category())),
-        category_profile: None,
-        data: data.into(),
-        data_schema: None,
-        metadata: JsonText::from_value(&node.info.metadata),
-    }
+    };
+    let mut ev = Event::scope(
+        category,
+        node.attributes.labels(),
+        Cow::Borrowed(node.scope_type.category()),
+        Arc::clone(&node.info.name),
+        ids,
+        ts,
+    );
+    ev.scope.as_mut().expect("scope event").error = error;
+    ev.data = data.into();
+    ev.metadata = JsonText::from_value(&node.info.metadata);
+    ev
 }
 
 fn emit_start(node: &Arc<ScopeNode>, input: Value) {
@@ -460,19 +460,18 @@ pub fn mark(
         return Ok(());
     }
     let (timestamp, uuid) = stamp_at(timestamp);
-    let event = Event {
-        scope: None,
-        parent_uuid: Some(parent_uuid),
+    let ids = Ids {
         uuid,
+        parent_uuid: Some(parent_uuid),
         root_uuid: context.info.root_uuid,
-        timestamp,
-        name: Arc::from(name),
-        category: None,
-        category_profile: None,
-        data: data()?.into(),
-        data_schema: None,
-        metadata: metadata()?.into(),
     };
+    let event = Event::mark(
+        Arc::from(name),
+        ids,
+        timestamp,
+        data()?.into(),
+        metadata()?.into(),
+    );
     emit(&subs, event);
     Ok(())
 }

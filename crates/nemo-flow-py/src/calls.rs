@@ -3,16 +3,18 @@
 //! hands back the arguments plus the execution intercepts; Python awaits the callable; then
 //! `end()` or `fail()` emits the end event.
 
+use nemo_flow_core::Family;
 use nemo_flow_core::error::{CallbackError, FlowError};
 use nemo_flow_core::event::ErrorInfo;
 use nemo_flow_core::llm::{AnnotatedLlmResponse, LlmCodec, LlmResponseCodec};
-use nemo_flow_core::middleware::Execution;
+use nemo_flow_core::middleware::{Execution, LlmExecutionFn, ToolExecutionFn};
 use nemo_flow_core::pipeline::llm::{self, LlmOptions, ResponseAnnotation};
+use nemo_flow_core::pipeline::llm_stream::{LlmStreamCall, StreamStop};
 use nemo_flow_core::pipeline::tool::{self, ToolOptions};
 use nemo_flow_core::pipeline::{Lazy, LazyOf, Outcome};
 use nemo_flow_core::registry::Entry;
 use nemo_flow_core::scope::ScopeNode;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use serde_json::Value;
@@ -20,14 +22,21 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::callbacks::foreign_callable;
+use crate::chain::NativeIntercept;
 use crate::codecs::{request_codec, response_codec as response_codec_arg};
 use crate::errors::type_name;
-use crate::errors::{IntoPyResult, MiddlewareError, ScopeError, carry, to_py_err};
+use crate::errors::{
+    IntoPyResult, MiddlewareError, ScopeError, callback_error, carry, original, to_py_err,
+};
 use crate::handles::{LLMHandle, ToolHandle, current_node};
-use crate::json::{opt_to_json, to_json, to_py, validate_json};
+use crate::json::{check_unread, lazy_json, opt_to_json, to_json, to_py, validate_json};
 use crate::llm_types::{PyLlmRequest, annotated_response_arg, request_arg};
 use crate::scopes::{handle_arg, str_arg, timestamp_arg};
 use crate::types::{LLMAttributes, ToolAttributes};
+
+fn not_running() -> PyErr {
+    ScopeError::new_err("this call is not running (it has not begun, or has already ended)")
+}
 
 /// Where a call runs: the scope whose middleware applies, and its parent uuid.
 fn placement(
@@ -55,18 +64,53 @@ fn result_json(obj: &Bound<'_, PyAny>) -> Value {
     to_json(obj, "result").unwrap_or_else(|e| Value::String(format!("[not recorded: {e}]")))
 }
 
-fn intercept_tuple<N>(py: Python<'_>, entries: &[Entry<Execution<N>>]) -> PyResult<Py<PyTuple>> {
+/// The execution intercepts as `(name, callable)` pairs for the Python driver: a Python
+/// callable, or a `NativeIntercept` that the driver polls (see `chain.rs`).
+fn intercept_tuple<N: NativeFn>(
+    py: Python<'_>,
+    entries: &[Entry<Execution<N>>],
+) -> PyResult<Py<PyTuple>> {
     let mut items = Vec::with_capacity(entries.len());
     for e in entries {
-        let Some(cb) = foreign_callable(py, &e.callback) else {
-            return Err(MiddlewareError::new_err(format!(
-                "execution intercept '{}' is a Rust intercept and cannot run under the Python driver",
-                e.name
-            )));
+        let cb = match &e.callback {
+            Execution::Native(f) => match f.native(&e.name) {
+                Some(n) => Py::new(py, n)?.into_any(),
+                None => {
+                    return Err(MiddlewareError::new_err(format!(
+                        "execution intercept '{}' is a Rust intercept of a kind the Python driver cannot run",
+                        e.name
+                    )));
+                }
+            },
+            foreign => foreign_callable(py, foreign).expect("a foreign intercept is callable"),
         };
         items.push((&*e.name, cb));
     }
     Ok(PyTuple::new(py, items)?.unbind())
+}
+
+/// A Rust execution intercept the Python driver can run.
+trait NativeFn {
+    fn native(&self, name: &str) -> Option<NativeIntercept>;
+}
+
+impl NativeFn for ToolExecutionFn {
+    fn native(&self, name: &str) -> Option<NativeIntercept> {
+        Some(NativeIntercept::tool(name, Arc::clone(self)))
+    }
+}
+
+impl NativeFn for LlmExecutionFn {
+    fn native(&self, name: &str) -> Option<NativeIntercept> {
+        Some(NativeIntercept::llm(name, Arc::clone(self)))
+    }
+}
+
+/// Stream execution intercepts have no Rust form yet.
+impl NativeFn for () {
+    fn native(&self, _name: &str) -> Option<NativeIntercept> {
+        None
+    }
 }
 
 fn json_opt_str(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> PyResult<Option<String>> {
@@ -127,11 +171,9 @@ impl ToolCall {
             .take()
             .ok_or_else(|| ScopeError::new_err("this tool call has already begun"))?;
         let args = self.args.bind(py);
-        let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+        let mut lazy = lazy_json(py, args, "args");
         let begun = tool::begin(&self.ctx, self.parent, &self.name, &mut lazy, opts).py(py)?;
-        if let LazyOf::Pending(_) = lazy {
-            validate_json(args, "args")?;
-        }
+        check_unread(&lazy, || validate_json(args, "args"))?;
         let intercepts = intercept_tuple(py, &begun.execution)?;
         self.handle = Some(begun.handle);
         let args = match begun.args {
@@ -153,10 +195,13 @@ impl ToolCall {
 
     /// Records failure: the end event carries the exception's type and message.
     fn fail(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Some(h) = self.handle.take() else {
-            return Ok(());
-        };
+        let h = self.handle.take().ok_or_else(not_running)?;
         tool::end(&h, Outcome::Err(error_info(exc)), Value::Null, None).py(py)
+    }
+
+    /// The `MiddlewareError` the execution intercept `name` raising `exc` becomes.
+    fn intercept_error(&self, py: Python<'_>, name: &str, exc: &Bound<'_, PyAny>) -> Py<PyAny> {
+        crate::chain::intercept_error(py, Family::ToolExecution, name, exc)
     }
 
     /// The call's handle (after `begin`).
@@ -184,7 +229,8 @@ pub struct LlmCall {
     opts: Option<LlmOptions>,
     codecs: Codecs,
     streaming: bool,
-    chunks: u64,
+    /// The core stream driver, once a streaming call has begun.
+    stream: Option<LlmStreamCall>,
     handle: Option<Arc<llm::LlmHandle>>,
 }
 
@@ -209,12 +255,8 @@ impl LlmCall {
         let name = str_arg(name, "name")?;
         let request = request_arg(request, "request")?.unbind();
         let (ctx, parent) = placement(py, handle)?;
-        let mut attributes = LLMAttributes::arg(attributes)?;
-        if streaming {
-            attributes.0 |= nemo_flow_core::LlmAttributes::STREAMING.0;
-        }
         let opts = LlmOptions {
-            attributes,
+            attributes: LLMAttributes::arg(attributes)?,
             data: opt_to_json(data, "data")?,
             metadata: opt_to_json(metadata, "metadata")?,
             model_name: json_opt_str(model_name, "model_name")?,
@@ -232,7 +274,7 @@ impl LlmCall {
             opts: Some(opts),
             codecs,
             streaming,
-            chunks: 0,
+            stream: None,
             handle: None,
         })
     }
@@ -261,16 +303,19 @@ impl LlmCall {
             self.streaming,
         )
         .py(py)?;
-        if let LazyOf::Pending(_) = lazy {
+        check_unread(&lazy, || {
             let r = req.borrow();
             validate_json(r.headers_bound(py).as_any(), "request.headers")?;
-            validate_json(r.content_bound(py).as_any(), "request.content")?;
-        }
+            validate_json(r.content_bound(py).as_any(), "request.content")
+        })?;
         let intercepts = if self.streaming {
             intercept_tuple(py, &begun.stream_execution)?
         } else {
             intercept_tuple(py, &begun.execution)?
         };
+        if self.streaming {
+            self.stream = Some(LlmStreamCall::new(Arc::clone(&begun.handle)));
+        }
         self.handle = Some(begun.handle);
         let request = match begun.request {
             Some(r) => PyLlmRequest::from_core(py, &r)?.into_any(),
@@ -281,13 +326,52 @@ impl LlmCall {
 
     /// Emits the `llm.chunk` mark for the next chunk of a stream.
     fn chunk(&mut self, py: Python<'_>, chunk: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Some(h) = self.handle.as_ref() else {
+        let Some(stream) = self.stream.as_mut().filter(|_| self.handle.is_some()) else {
             return Err(ScopeError::new_err("this LLM stream is not running"));
         };
-        let i = self.chunks;
-        self.chunks += 1;
         let mut lazy = Lazy::pending(|| Ok(result_json(chunk)));
-        llm::chunk(h, i, &mut lazy).py(py)
+        stream.chunk(&mut lazy).py(py)
+    }
+
+    /// Finishes a stream once (the core stream driver): runs `finalizer`, emits the end
+    /// event (recording `exc`, else the finalizer's error, else its result) and returns the
+    /// finalizer's result. A finalizer exception that is not an `Exception` is re-raised
+    /// after the end event; an `Exception` is logged and `None` returned. Finishing again
+    /// does nothing and returns `None`.
+    #[pyo3(signature = (exc, finalizer))]
+    fn finish(
+        &mut self,
+        py: Python<'_>,
+        exc: Option<&Bound<'_, PyAny>>,
+        finalizer: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(ScopeError::new_err("this LLM stream has not begun"));
+        };
+        let stop = exc.map_or(StreamStop::Completed, |e| StreamStop::Failed(error_info(e)));
+        let annotation = self
+            .codecs
+            .response
+            .as_deref()
+            .map_or(ResponseAnnotation::None, ResponseAnnotation::Codec);
+        let finalize = || {
+            finalizer
+                .call0()
+                .map(Bound::unbind)
+                .map_err(|e| callback_error(py, e))
+        };
+        let Some(done) = stream.finish(stop, finalize, |v| result_json(v.bind(py)), annotation)
+        else {
+            return Ok(py.None());
+        };
+        self.handle = None;
+        match done.finalized {
+            Ok(v) => done.ended.py(py).map(|()| v),
+            Err(e) => match original(py, &e) {
+                Some(err) if !err.is_instance_of::<PyException>(py) => Err(err),
+                _ => done.ended.py(py).map(|()| py.None()),
+            },
+        }
     }
 
     /// Records success: sanitize-response guardrails, the annotation and the end event.
@@ -309,9 +393,7 @@ impl LlmCall {
 
     /// Records failure.
     fn fail(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Some(h) = self.handle.take() else {
-            return Ok(());
-        };
+        let h = self.handle.take().ok_or_else(not_running)?;
         llm::end(
             &h,
             Outcome::Err(error_info(exc)),
@@ -320,6 +402,16 @@ impl LlmCall {
             None,
         )
         .py(py)
+    }
+
+    /// The `MiddlewareError` the execution intercept `name` raising `exc` becomes.
+    fn intercept_error(&self, py: Python<'_>, name: &str, exc: &Bound<'_, PyAny>) -> Py<PyAny> {
+        let family = if self.streaming {
+            Family::LlmStreamExecution
+        } else {
+            Family::LlmExecution
+        };
+        crate::chain::intercept_error(py, family, name, exc)
     }
 
     /// Whether the call has begun and not yet ended.
@@ -361,11 +453,9 @@ pub fn tool_call(
         tool_call_id: json_opt_str(tool_call_id, "tool_call_id")?,
         timestamp: timestamp_arg(timestamp, "timestamp")?,
     };
-    let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+    let mut lazy = lazy_json(py, args, "args");
     let h = tool::start(&ctx, parent, &name, &mut lazy, opts).py(py)?;
-    if let LazyOf::Pending(_) = lazy {
-        validate_json(args, "args")?;
-    }
+    check_unread(&lazy, || validate_json(args, "args"))?;
     Ok(ToolHandle { inner: h })
 }
 
@@ -528,7 +618,7 @@ pub fn tool_request_intercepts(
 ) -> PyResult<Py<PyAny>> {
     let name = str_arg(name, "name")?;
     let ctx = current_node(py)?;
-    let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+    let mut lazy = lazy_json(py, args, "args");
     match tool::request_intercepts(&ctx, &name, &mut lazy).py(py)? {
         Some(v) => to_py(py, &v),
         None => {
@@ -547,11 +637,9 @@ pub fn tool_conditional_execution(
 ) -> PyResult<()> {
     let name = str_arg(name, "name")?;
     let ctx = current_node(py)?;
-    let mut lazy = Lazy::pending(|| to_json(args, "args").map_err(|e| carry(py, e)));
+    let mut lazy = lazy_json(py, args, "args");
     tool::check_guardrails(&ctx, ctx.info.uuid, &name, &mut lazy, &Value::Null, false).py(py)?;
-    if let LazyOf::Pending(_) = lazy {
-        validate_json(args, "args")?;
-    }
+    check_unread(&lazy, || validate_json(args, "args"))?;
     Ok(())
 }
 

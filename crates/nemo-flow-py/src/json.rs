@@ -1,6 +1,7 @@
 //! Python ↔ JSON conversion. Refuses what JSON cannot hold (bytes, NaN, non-string keys,
 //! arbitrary objects, reference cycles) with an error that names the argument and the path.
 
+use nemo_flow_core::pipeline::{Lazy, LazyOf};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -143,6 +144,20 @@ pub fn to_json(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Value> {
         build: true,
     };
     w.convert(obj).map_err(|p| Walker::fail(arg, p))
+}
+
+/// A Python payload as the core's lazy JSON value: converted only when a step reads it.
+pub fn lazy_json<'a>(py: Python<'a>, obj: &'a Bound<'_, PyAny>, arg: &'static str) -> Lazy<'a> {
+    Lazy::pending(move || to_json(obj, arg).map_err(|e| crate::errors::carry(py, e)))
+}
+
+/// The "bad input is refused even when nobody reads it" rule: after the core steps, a lazy
+/// payload that no step converted is still checked (by `check`, without building it).
+pub fn check_unread<T>(lazy: &LazyOf<'_, T>, check: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
+    match lazy {
+        LazyOf::Pending(_) => check(),
+        LazyOf::Ready(_) => Ok(()),
+    }
 }
 
 /// Checks that `obj` is JSON without building the value (for payloads nothing reads).

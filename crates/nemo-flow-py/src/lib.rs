@@ -5,6 +5,7 @@
 mod annotated_fields;
 mod callbacks;
 mod calls;
+mod chain;
 mod codecs;
 mod errors;
 mod events;
@@ -107,6 +108,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scopes::ScopeContext>()?;
     m.add_class::<calls::ToolCall>()?;
     m.add_class::<calls::LlmCall>()?;
+    m.add_class::<chain::NativeIntercept>()?;
+    m.add_class::<chain::NativeStep>()?;
+    m.add_function(wrap_pyfunction!(chain::_register_test_intercept, m)?)?;
     codecs::register(m)?;
     m.add_function(wrap_pyfunction!(scopes::push, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::pop, m)?)?;

@@ -1,5 +1,6 @@
 //! Registering and deregistering middleware and subscribers, globally or on one scope.
 
+use nemo_flow_core::Family;
 use nemo_flow_core::middleware::{Middleware, global};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -10,26 +11,26 @@ use crate::errors::IntoPyResult;
 use crate::errors::type_name;
 use crate::handles::ScopeHandle;
 
-const FAMILIES: [&str; 12] = [
-    "tool_sanitize_request",
-    "tool_sanitize_response",
-    "tool_conditional_execution",
-    "tool_request",
-    "tool_execution",
-    "llm_sanitize_request",
-    "llm_sanitize_response",
-    "llm_conditional_execution",
-    "llm_request",
-    "llm_execution",
-    "llm_stream_execution",
-    "subscriber",
-];
+/// A registration target: one of the eleven middleware families, or the subscribers.
+#[derive(Clone, Copy)]
+enum Kind {
+    Middleware(Family),
+    Subscriber,
+}
 
-fn unknown(family: &str) -> PyErr {
-    PyValueError::new_err(format!(
-        "unknown middleware family {family:?}; expected one of {}",
-        FAMILIES.join(", ")
-    ))
+fn kind(family: &str) -> PyResult<Kind> {
+    if family == "subscriber" {
+        return Ok(Kind::Subscriber);
+    }
+    Family::from_key(family)
+        .map(Kind::Middleware)
+        .ok_or_else(|| {
+            let keys: Vec<&str> = Family::ALL.iter().map(|f| f.key()).collect();
+            PyValueError::new_err(format!(
+                "unknown middleware family {family:?}; expected one of {}, subscriber",
+                keys.join(", ")
+            ))
+        })
 }
 
 fn target(py: Python<'_>, scope: Option<&Bound<'_, ScopeHandle>>) -> PyResult<Target> {
@@ -83,15 +84,13 @@ pub fn register(
             type_name(break_chain)
         ))
     })?;
-    if !FAMILIES.contains(&family) {
-        return Err(unknown(family));
-    }
+    let kind = kind(family)?;
     if !callback.is_callable() {
         // Named as the public wrappers name it: guardrail=…, fn=…, callback=….
-        let param = match family {
-            "subscriber" => "callback",
-            f if f.contains("sanitize") || f.contains("conditional") => "guardrail",
-            _ => "fn",
+        let param = match kind {
+            Kind::Subscriber => "callback",
+            Kind::Middleware(f) if f.is_guardrail() => "guardrail",
+            Kind::Middleware(_) => "fn",
         };
         return Err(PyTypeError::new_err(format!(
             "{param}: expected a callable, got {}",
@@ -102,50 +101,56 @@ pub fn register(
     let m = t.get();
     let f = callback.clone().unbind();
     let n = name.as_str();
+    let Kind::Middleware(family) = kind else {
+        return m
+            .subscribers
+            .register(n, 0, false, cb::subscriber(f))
+            .py(py);
+    };
     match family {
-        "tool_sanitize_request" => m.tool_sanitize_request.register(
+        Family::ToolSanitizeRequest => m.tool_sanitize_request.register(
             n,
             priority,
             false,
             cb::tool_transform(f, "value returned by the tool sanitize-request guardrail"),
         ),
-        "tool_sanitize_response" => m.tool_sanitize_response.register(
+        Family::ToolSanitizeResponse => m.tool_sanitize_response.register(
             n,
             priority,
             false,
             cb::tool_transform(f, "value returned by the tool sanitize-response guardrail"),
         ),
-        "tool_conditional_execution" => {
+        Family::ToolConditional => {
             m.tool_conditional
                 .register(n, priority, false, cb::tool_conditional(f))
         }
-        "tool_request" => m
-            .tool_request
-            .register(n, priority, break_chain, cb::tool_request(f)),
-        "tool_execution" => m
+        Family::ToolRequest => {
+            m.tool_request
+                .register(n, priority, break_chain, cb::tool_request(f))
+        }
+        Family::ToolExecution => m
             .tool_execution
             .register(n, priority, false, cb::foreign(f)),
-        "llm_sanitize_request" => {
+        Family::LlmSanitizeRequest => {
             m.llm_sanitize_request
                 .register(n, priority, false, cb::llm_sanitize_request(f))
         }
-        "llm_sanitize_response" => {
+        Family::LlmSanitizeResponse => {
             m.llm_sanitize_response
                 .register(n, priority, false, cb::llm_sanitize_response(f))
         }
-        "llm_conditional_execution" => {
+        Family::LlmConditional => {
             m.llm_conditional
                 .register(n, priority, false, cb::llm_conditional(f))
         }
-        "llm_request" => m
+        Family::LlmRequest => m
             .llm_request
             .register(n, priority, break_chain, cb::llm_request(f)),
-        "llm_execution" => m.llm_execution.register(n, priority, false, cb::foreign(f)),
-        "llm_stream_execution" => {
+        Family::LlmExecution => m.llm_execution.register(n, priority, false, cb::foreign(f)),
+        Family::LlmStreamExecution => {
             m.llm_stream_execution
                 .register(n, priority, false, cb::foreign(f))
         }
-        _ => m.subscribers.register(n, 0, false, cb::subscriber(f)),
     }
     .py(py)
 }
@@ -170,28 +175,27 @@ pub fn deregister(
                 &local
             }
             None => {
-                if !FAMILIES.contains(&family) {
-                    return Err(unknown(family));
-                }
+                kind(family)?;
                 return Ok(false);
             }
         },
     };
     let n = name.as_str();
+    let Kind::Middleware(family) = kind(family)? else {
+        return Ok(m.subscribers.deregister(n));
+    };
     Ok(match family {
-        "tool_sanitize_request" => m.tool_sanitize_request.deregister(n),
-        "tool_sanitize_response" => m.tool_sanitize_response.deregister(n),
-        "tool_conditional_execution" => m.tool_conditional.deregister(n),
-        "tool_request" => m.tool_request.deregister(n),
-        "tool_execution" => m.tool_execution.deregister(n),
-        "llm_sanitize_request" => m.llm_sanitize_request.deregister(n),
-        "llm_sanitize_response" => m.llm_sanitize_response.deregister(n),
-        "llm_conditional_execution" => m.llm_conditional.deregister(n),
-        "llm_request" => m.llm_request.deregister(n),
-        "llm_execution" => m.llm_execution.deregister(n),
-        "llm_stream_execution" => m.llm_stream_execution.deregister(n),
-        "subscriber" => m.subscribers.deregister(n),
-        _ => return Err(unknown(family)),
+        Family::ToolSanitizeRequest => m.tool_sanitize_request.deregister(n),
+        Family::ToolSanitizeResponse => m.tool_sanitize_response.deregister(n),
+        Family::ToolConditional => m.tool_conditional.deregister(n),
+        Family::ToolRequest => m.tool_request.deregister(n),
+        Family::ToolExecution => m.tool_execution.deregister(n),
+        Family::LlmSanitizeRequest => m.llm_sanitize_request.deregister(n),
+        Family::LlmSanitizeResponse => m.llm_sanitize_response.deregister(n),
+        Family::LlmConditional => m.llm_conditional.deregister(n),
+        Family::LlmRequest => m.llm_request.deregister(n),
+        Family::LlmExecution => m.llm_execution.deregister(n),
+        Family::LlmStreamExecution => m.llm_stream_execution.deregister(n),
     })
 }
 

@@ -11,7 +11,8 @@ use super::{
 use crate::clock::{Timestamp, stamp};
 use crate::dispatch::{emit, report, subscribers_for};
 use crate::error::{FlowError, FlowResult};
-use crate::event::{Event, JsonText, ScopeCategory};
+use crate::event::{Event, Ids, JsonText, ScopeCategory};
+use crate::family::Family;
 use crate::llm::{
     AnnotatedLlmRequest, AnnotatedLlmResponse, LlmCodec, LlmRequest, LlmResponseCodec,
 };
@@ -83,7 +84,7 @@ pub fn check_guardrails(
         parent_uuid,
         metadata,
         &start_data,
-        "LLM conditional-execution guardrail",
+        Family::LlmConditional.label(),
         &entries,
         |cb| cb(req),
     );
@@ -119,7 +120,7 @@ pub fn request_intercepts(
     for e in entries.iter() {
         (req, annotated) =
             (e.callback)(name, req, annotated).map_err(|error| FlowError::Middleware {
-                family: "LLM request intercept",
+                family: Family::LlmRequest.label(),
                 name: e.name.to_string(),
                 error: Box::new(error),
             })?;
@@ -221,16 +222,19 @@ fn start_with(
     Ok(handle)
 }
 
-/// The managed call's synchronous front half.
+/// The managed call's synchronous front half. A streaming call gets the `STREAMING` flag.
 pub fn begin(
     context: &Arc<ScopeNode>,
     parent_uuid: Uuid,
     name: &str,
     request: &mut LazyRequest<'_>,
     codec: Option<&dyn LlmCodec>,
-    opts: LlmOptions,
+    mut opts: LlmOptions,
     streaming: bool,
 ) -> FlowResult<LlmBegin> {
+    if streaming {
+        opts.attributes.0 |= LlmAttributes::STREAMING.0;
+    }
     check_guardrails(context, parent_uuid, Some(name), request, &opts.metadata)?;
     let new_request = request_intercepts(context, name, request, codec)?;
     // With no intercept the request has not been decoded yet. When the start event will
@@ -344,19 +348,17 @@ pub fn chunk(handle: &LlmHandle, index: u64, chunk: &mut Lazy<'_>) -> FlowResult
     let (timestamp, uuid) = stamp();
     emit(
         &subs,
-        Event {
-            scope: None,
-            parent_uuid: Some(span.info.uuid),
-            uuid,
-            root_uuid: span.info.root_uuid,
+        Event::mark(
+            Arc::from("llm.chunk"),
+            Ids {
+                uuid,
+                parent_uuid: Some(span.info.uuid),
+                root_uuid: span.info.root_uuid,
+            },
             timestamp,
-            name: Arc::from("llm.chunk"),
-            category: None,
-            category_profile: None,
-            data: data.into(),
-            data_schema: None,
-            metadata: JsonText::NULL,
-        },
+            data.into(),
+            JsonText::NULL,
+        ),
     );
     Ok(())
 }
@@ -376,9 +378,12 @@ fn sanitize_request<'r>(
     req: Cow<'r, LlmRequest>,
 ) -> Result<Cow<'r, LlmRequest>, Value> {
     let entries = visible(context, |m| &m.llm_sanitize_request);
-    sanitized(&entries, "LLM sanitize-request guardrail", req, |cb, r| {
-        cb(r)
-    })
+    sanitized(
+        &entries,
+        Family::LlmSanitizeRequest.label(),
+        req,
+        |cb, r| cb(r),
+    )
 }
 
 fn sanitize_response<'v>(
@@ -386,7 +391,7 @@ fn sanitize_response<'v>(
     v: Cow<'v, Value>,
 ) -> Result<Cow<'v, Value>, Value> {
     let entries = visible(context, |m| &m.llm_sanitize_response);
-    sanitized(&entries, "LLM sanitize-response guardrail", v, |cb, v| {
+    sanitized(&entries, Family::LlmSanitizeResponse.label(), v, |cb, v| {
         cb(v)
     })
 }

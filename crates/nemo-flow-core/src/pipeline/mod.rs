@@ -3,6 +3,7 @@
 //! the execution-intercept chain and the callable) → sanitize + end event.
 
 pub mod llm;
+pub mod llm_stream;
 pub mod tool;
 
 use serde_json::Value;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 use crate::clock::{Timestamp, stamp, stamp_at};
 use crate::dispatch::{emit, subscribers_for};
 use crate::error::{CallbackError, FlowError, FlowResult};
-use crate::event::{ErrorInfo, Event, JsonText, ScopeCategory, ScopeFields, json_str};
+use crate::event::{ErrorInfo, Event, Ids, JsonText, ScopeCategory, json_str};
 use crate::middleware::Subscriber;
 use crate::registry::Entry;
 use crate::scope::{ScopeNode, SpanInfo};
@@ -130,23 +131,16 @@ impl CallSpan {
         attrs: Vec<&'static str>,
         category: &'static str,
     ) -> Event {
-        Event {
-            scope: Some(ScopeFields {
-                scope_category: cat,
-                attributes: attrs,
-                error: None,
-            }),
-            parent_uuid: self.info.parent_uuid,
+        let ids = Ids {
             uuid: self.info.uuid,
+            parent_uuid: self.info.parent_uuid,
             root_uuid: self.info.root_uuid,
-            timestamp: ts,
-            name: Arc::clone(&self.info.name),
-            category: Some(Cow::Borrowed(category)),
-            category_profile: Some(Box::default()),
-            data: JsonText::NULL,
-            data_schema: None,
-            metadata: JsonText::from_value(&self.info.metadata),
-        }
+        };
+        let name = Arc::clone(&self.info.name);
+        let mut ev = Event::scope(cat, attrs, Cow::Borrowed(category), name, ids, ts);
+        ev.category_profile = Some(Box::default());
+        ev.metadata = JsonText::from_value(&self.info.metadata);
+        ev
     }
 }
 
@@ -237,22 +231,17 @@ fn run_conditional<T: Clone>(
     let metadata = JsonText::from_value(metadata);
     for e in entries {
         let (start, uuid) = stamp();
-        let guard_event = |cat, ts, data: JsonText| Event {
-            scope: Some(ScopeFields {
-                scope_category: cat,
-                attributes: Vec::new(),
-                error: None,
-            }),
-            parent_uuid: Some(parent_uuid),
+        let ids = Ids {
             uuid,
+            parent_uuid: Some(parent_uuid),
             root_uuid: context.info.root_uuid,
-            timestamp: ts,
-            name: Arc::clone(&e.name),
-            category: Some(Cow::Borrowed("guardrail")),
-            category_profile: None,
-            data,
-            data_schema: None,
-            metadata: metadata.clone(),
+        };
+        let guard_event = |cat, ts, data: JsonText| {
+            let name = Arc::clone(&e.name);
+            let mut ev = Event::scope(cat, Vec::new(), Cow::Borrowed("guardrail"), name, ids, ts);
+            ev.data = data;
+            ev.metadata = metadata.clone();
+            ev
         };
         if !subs.is_empty() {
             emit(
@@ -313,18 +302,16 @@ fn emit_rejection_mark(
     let (timestamp, uuid) = stamp();
     emit(
         &subs,
-        Event {
-            scope: None,
-            parent_uuid: Some(parent_uuid),
-            uuid,
-            root_uuid: context.info.root_uuid,
+        Event::mark(
+            Arc::from(name),
+            Ids {
+                uuid,
+                parent_uuid: Some(parent_uuid),
+                root_uuid: context.info.root_uuid,
+            },
             timestamp,
-            name: Arc::from(name),
-            category: None,
-            category_profile: None,
-            data: serde_json::json!({"rejected": true, "rejection_reason": reason}).into(),
-            data_schema: None,
-            metadata: JsonText::from_value(metadata),
-        },
+            serde_json::json!({"rejected": true, "rejection_reason": reason}).into(),
+            JsonText::from_value(metadata),
+        ),
     );
 }

@@ -11,6 +11,7 @@ use crate::dispatch::{emit, subscribers_for};
 use crate::error::{FlowError, FlowResult};
 use crate::event::JsonText;
 use crate::event::ScopeCategory;
+use crate::family::Family;
 use crate::middleware::ToolExecution;
 use crate::registry::Entry;
 use crate::scope::{ScopeNode, visible};
@@ -79,7 +80,7 @@ pub fn check_guardrails(
         parent_uuid,
         metadata,
         &start_data,
-        "tool conditional-execution guardrail",
+        Family::ToolConditional.label(),
         &entries,
         |cb| cb(name, args),
     );
@@ -102,7 +103,7 @@ pub fn request_intercepts(
     let mut v = args.get()?.clone();
     for e in entries.iter() {
         v = (e.callback)(name, v).map_err(|error| FlowError::Middleware {
-            family: "tool request intercept",
+            family: Family::ToolRequest.label(),
             name: e.name.to_string(),
             error: Box::new(error),
         })?;
@@ -138,7 +139,7 @@ pub fn start(
     if !subs.is_empty() {
         let data = sanitize(
             context,
-            "tool sanitize-request guardrail",
+            Family::ToolSanitizeRequest.label(),
             |m| &m.tool_sanitize_request,
             name,
             Cow::Borrowed(args.get()?),
@@ -197,7 +198,7 @@ pub fn end(
         Ok(result) => {
             let data = sanitize(
                 &span.context,
-                "tool sanitize-response guardrail",
+                Family::ToolSanitizeResponse.label(),
                 |m| &m.tool_sanitize_response,
                 &span.info.name,
                 Cow::Borrowed(result),
