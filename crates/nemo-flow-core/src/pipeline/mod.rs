@@ -2,6 +2,7 @@
 //! conditional guardrails → request intercepts → sanitize + start event → (the binding runs
 //! the execution-intercept chain and the callable) → sanitize + end event.
 
+pub mod call_info;
 pub mod llm;
 pub mod tool;
 

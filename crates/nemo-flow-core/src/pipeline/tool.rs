@@ -73,6 +73,13 @@ pub fn check_guardrails(
         r#"{{"kind":"tool_conditional_execution","target_name":{}}}"#,
         crate::event::json_str(name)
     ));
+    let _published = super::call_info::publish(super::call_info::CallInfo {
+        context: Arc::clone(context),
+        parent_uuid,
+        metadata: metadata.clone(),
+        llm_name: None,
+        annotated: None,
+    });
     let result = run_conditional(
         context,
         &subs,

@@ -1,0 +1,290 @@
+//! POSIX path semantics exactly as NemoIR's Python sees them: `os.path.normpath`, and
+//! `Path.resolve(strict=False)` (= `os.path.realpath`, which resolves the symlinks of the
+//! components that exist, applies `..` *after* resolving a link and appends the rest
+//! lexically) plus the symlink-loop check `resolve` adds. `std::fs::canonicalize` is strict
+//! (every component must exist), so it cannot be used.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Why a path could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathError {
+    /// The path contains a NUL byte (Python: `ValueError`).
+    Nul,
+    /// A symlink loop (Python 3.11: `RuntimeError`).
+    Loop,
+    /// `symlinks: reject` and a component is a symlink.
+    Symlink,
+    /// The working directory is unavailable or another OS error.
+    Os(String),
+}
+
+impl std::fmt::Display for PathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Nul => f.write_str("embedded null byte in path"),
+            Self::Loop => f.write_str("symlink loop in path"),
+            Self::Symlink => f.write_str("path goes through a symlink (symlinks: reject)"),
+            Self::Os(e) => write!(f, "OS error: {e}"),
+        }
+    }
+}
+
+/// How symlinks are treated while resolving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Symlinks {
+    /// Followed, as `resolve()` does.
+    #[default]
+    Follow,
+    /// Any symlink on the way is an error.
+    Reject,
+}
+
+/// `posixpath.normpath`.
+pub fn normpath(path: &str) -> String {
+    if path.is_empty() {
+        return ".".into();
+    }
+    let initial = if path.starts_with("//") && !path.starts_with("///") {
+        2
+    } else if path.starts_with('/') {
+        1
+    } else {
+        0
+    };
+    let mut comps: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        if c.is_empty() || c == "." {
+            continue;
+        }
+        if c != ".." || (initial == 0 && comps.is_empty()) || comps.last() == Some(&"..") {
+            comps.push(c);
+        } else if !comps.is_empty() {
+            comps.pop();
+        }
+    }
+    let mut out = "/".repeat(initial);
+    out.push_str(&comps.join("/"));
+    if out.is_empty() { ".".into() } else { out }
+}
+
+fn join(a: &str, b: &str) -> String {
+    if b.starts_with('/') || a.is_empty() {
+        b.to_string()
+    } else if a.ends_with('/') {
+        format!("{a}{b}")
+    } else {
+        format!("{a}/{b}")
+    }
+}
+
+fn split(p: &str) -> (String, String) {
+    let i = p.rfind('/').map_or(0, |i| i + 1);
+    let (head, tail) = p.split_at(i);
+    let trimmed = head.trim_end_matches('/');
+    let head = if trimmed.is_empty() { head } else { trimmed };
+    (head.to_string(), tail.to_string())
+}
+
+enum Kind {
+    Link,
+    Other,
+}
+
+fn lstat(p: &str) -> Kind {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.file_type().is_symlink() => Kind::Link,
+        _ => Kind::Other,
+    }
+}
+
+struct Walk {
+    seen: HashMap<String, Option<String>>,
+    symlinks: Symlinks,
+}
+
+impl Walk {
+    /// `posixpath._joinrealpath(path, rest, strict=False, seen)`.
+    fn join_real(&mut self, mut path: String, rest: &str) -> Result<(String, bool), PathError> {
+        let mut rest = rest;
+        if rest.starts_with('/') {
+            rest = &rest[1..];
+            path = "/".into();
+        }
+        while !rest.is_empty() {
+            let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            rest = tail;
+            if name.is_empty() || name == "." {
+                continue;
+            }
+            if name == ".." {
+                if path.is_empty() {
+                    path = "..".into();
+                } else {
+                    let (head, last) = split(&path);
+                    path = if last == ".." {
+                        join(&join(&head, ".."), "..")
+                    } else {
+                        head
+                    };
+                }
+                continue;
+            }
+            let newpath = join(&path, name);
+            if let Kind::Other = lstat(&newpath) {
+                path = newpath;
+                continue;
+            }
+            if self.symlinks == Symlinks::Reject {
+                return Err(PathError::Symlink);
+            }
+            if let Some(known) = self.seen.get(&newpath) {
+                match known {
+                    Some(p) => {
+                        path = p.clone();
+                        continue;
+                    }
+                    None => return Ok((join(&newpath, rest), false)),
+                }
+            }
+            self.seen.insert(newpath.clone(), None);
+            let target = std::fs::read_link(&newpath)
+                .map_err(|e| PathError::Os(e.to_string()))?
+                .into_os_string()
+                .into_string()
+                .map_err(|_| PathError::Os("symlink target is not UTF-8".into()))?;
+            let (p, ok) = self.join_real(path, &target)?;
+            if !ok {
+                return Ok((join(&p, rest), false));
+            }
+            self.seen.insert(newpath, Some(p.clone()));
+            path = p;
+        }
+        Ok((path, true))
+    }
+}
+
+/// `os.path.abspath`: joins the process working directory (as `os.getcwd()` does on every
+/// call) and normalises lexically.
+pub fn abspath(path: &str) -> Result<String, PathError> {
+    if path.starts_with('/') {
+        return Ok(normpath(path));
+    }
+    let cwd = std::env::current_dir().map_err(|e| PathError::Os(e.to_string()))?;
+    let cwd = cwd
+        .to_str()
+        .ok_or_else(|| PathError::Os("working directory is not UTF-8".into()))?;
+    Ok(normpath(&join(cwd, path)))
+}
+
+/// `Path(path).resolve(strict=False)` as text. A relative path is resolved against the
+/// process working directory, as Python does.
+pub fn resolve(path: &str, symlinks: Symlinks) -> Result<String, PathError> {
+    if path.contains('\0') {
+        return Err(PathError::Nul);
+    }
+    let mut walk = Walk {
+        seen: HashMap::new(),
+        symlinks,
+    };
+    let (p, _) = walk.join_real(String::new(), path)?;
+    let resolved = abspath(&p)?;
+    // `resolve()` stats the result to turn a loop that `realpath` left in place into an error.
+    if let Err(e) = std::fs::metadata(Path::new(&resolved)) {
+        if e.raw_os_error() == Some(ELOOP) {
+            return Err(PathError::Loop);
+        }
+    }
+    Ok(resolved)
+}
+
+#[cfg(target_os = "linux")]
+const ELOOP: i32 = 40;
+#[cfg(not(target_os = "linux"))]
+const ELOOP: i32 = 62;
+
+/// `PurePosixPath(path).is_absolute()`.
+pub fn is_absolute(path: &str) -> bool {
+    path.starts_with('/')
+}
+
+/// Whether `candidate`, once resolved, is `root` or lies under it, compared per component
+/// (`/ws_evil/x` is not under `/ws`). A relative candidate is joined onto `base` (NemoIR:
+/// onto the root itself). Both sides are already resolved.
+pub fn within(resolved_root: &str, resolved_candidate: &str) -> bool {
+    if resolved_candidate == resolved_root {
+        return true;
+    }
+    if resolved_root == "/" {
+        return resolved_candidate.starts_with('/');
+    }
+    resolved_candidate
+        .strip_prefix(resolved_root)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// NemoIR's `Path.contains`: `root.contains(candidate)` with the candidate joined onto `base`
+/// when relative. Resolution errors make it false, except those `resolve` raises
+/// (a loop) and the opt-in `symlinks: reject`, which are errors.
+pub fn contains(
+    root: &str,
+    candidate: &str,
+    base: Option<&str>,
+    symlinks: Symlinks,
+) -> Result<bool, PathError> {
+    let target = if is_absolute(candidate) {
+        candidate.to_string()
+    } else {
+        join(base.unwrap_or(root), candidate)
+    };
+    let r = resolve(root, symlinks);
+    let t = resolve(&target, symlinks);
+    match (r, t) {
+        (Ok(r), Ok(t)) => Ok(within(&r, &t)),
+        (Err(e @ (PathError::Loop | PathError::Symlink)), _)
+        | (_, Err(e @ (PathError::Loop | PathError::Symlink))) => Err(e),
+        _ => Ok(false),
+    }
+}
+
+/// NemoIR's path-aware `eq`: absolute on either side → compare resolved paths; both
+/// relative → compare lexically normalised paths.
+pub fn eq(a: &str, b: &str, symlinks: Symlinks) -> Result<bool, PathError> {
+    if is_absolute(a) || is_absolute(b) {
+        Ok(resolve(a, symlinks)? == resolve(b, symlinks)?)
+    } else {
+        if a.contains('\0') || b.contains('\0') {
+            return Err(PathError::Nul);
+        }
+        Ok(normpath(a) == normpath(b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normpath_matches_posixpath() {
+        for (i, o) in [
+            ("", "."),
+            ("a/../../b", "../b"),
+            ("//a//b/", "//a/b"),
+            ("///a/./b/..", "/a"),
+            ("/../x", "/x"),
+            ("a/./b/", "a/b"),
+            ("..", ".."),
+        ] {
+            assert_eq!(normpath(i), o, "{i}");
+        }
+    }
+
+    #[test]
+    fn within_compares_components() {
+        assert!(within("/ws", "/ws/a"));
+        assert!(within("/ws", "/ws"));
+        assert!(!within("/ws", "/ws_evil/x"));
+        assert!(within("/", "/etc"));
+    }
+}
