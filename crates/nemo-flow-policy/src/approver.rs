@@ -27,7 +27,8 @@ pub enum ApprovalError {
 }
 
 /// `(message, context) -> answer`; only `true` and `false` are answers.
-pub type Approver = Arc<dyn Fn(&str, &ApprovalContext) -> Result<Value, ApprovalError> + Send + Sync>;
+pub type Approver =
+    Arc<dyn Fn(&str, &ApprovalContext) -> Result<Value, ApprovalError> + Send + Sync>;
 
 fn registry() -> &'static RwLock<HashMap<String, Approver>> {
     static R: LazyLock<RwLock<HashMap<String, Approver>>> = LazyLock::new(Default::default);
@@ -53,5 +54,9 @@ pub fn deregister(name: &str) -> bool {
 
 /// The approver `name`, if registered.
 pub fn get(name: &str) -> Option<Approver> {
-    registry().read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    registry()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(name)
+        .cloned()
 }

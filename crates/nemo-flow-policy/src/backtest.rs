@@ -122,16 +122,29 @@ pub fn run(component: &Component, reader: impl BufRead) -> std::io::Result<Repor
             report.tool_calls += 1;
             Target::Tool {
                 args: data,
-                capability: ev.pointer("/metadata/nemoir.capability").and_then(Value::as_str),
+                capability: ev
+                    .pointer("/metadata/nemoir.capability")
+                    .and_then(Value::as_str),
             }
         } else {
             report.llm_calls += 1;
-            Target::Llm { annotated: ev.pointer("/category_profile/annotated_request") }
+            Target::Llm {
+                annotated: ev.pointer("/category_profile/annotated_request"),
+            }
         };
-        let call = Call { name, target, run: s("root_uuid"), scope_inputs: None };
+        let call = Call {
+            name,
+            target,
+            run: s("root_uuid"),
+            scope_inputs: None,
+        };
         let verdict = component.evaluate(&call, Approvals::Skip);
         for d in &verdict.decisions {
-            report.by_policy.entry(d.policy_id.clone()).or_default().add(d.decision);
+            report
+                .by_policy
+                .entry(d.policy_id.clone())
+                .or_default()
+                .add(d.decision);
         }
         if !verdict.allowed {
             report.rejected += 1;
@@ -165,7 +178,14 @@ pub fn rfc3339_micros(t: &str) -> Option<u64> {
         return None;
     }
     let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    let (y, mo, d, h, mi, s) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
     let mut rest = &t[19..];
     let mut micros = 0i64;
     if let Some(frac) = rest.strip_prefix('.') {
@@ -184,7 +204,11 @@ pub fn rfc3339_micros(t: &str) -> Option<u64> {
         _ => return None,
     };
     // Days from the civil date (proleptic Gregorian).
-    let (y, m) = if mo <= 2 { (y - 1, mo + 9) } else { (y, mo - 3) };
+    let (y, m) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + d - 1;
@@ -198,9 +222,18 @@ pub fn rfc3339_micros(t: &str) -> Option<u64> {
 mod tests {
     #[test]
     fn parses_timestamps() {
-        assert_eq!(super::rfc3339_micros("1970-01-01T00:00:01.5Z"), Some(1_500_000));
-        assert_eq!(super::rfc3339_micros("2000-03-01T00:00:00Z"), Some(951_868_800_000_000));
-        assert_eq!(super::rfc3339_micros("2000-03-01T01:00:00+01:00"), Some(951_868_800_000_000));
+        assert_eq!(
+            super::rfc3339_micros("1970-01-01T00:00:01.5Z"),
+            Some(1_500_000)
+        );
+        assert_eq!(
+            super::rfc3339_micros("2000-03-01T00:00:00Z"),
+            Some(951_868_800_000_000)
+        );
+        assert_eq!(
+            super::rfc3339_micros("2000-03-01T01:00:00+01:00"),
+            Some(951_868_800_000_000)
+        );
         assert_eq!(super::rfc3339_micros("nope"), None);
     }
 }

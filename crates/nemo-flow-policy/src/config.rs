@@ -156,12 +156,18 @@ pub struct Component {
 impl Component {
     /// Whether any policy applies to tool calls (or unmapped tools are denied).
     pub fn has_tool_policies(&self) -> bool {
-        self.deny_unmapped || self.policies.iter().any(|p| matches!(p.trigger, Trigger::Tool { .. }))
+        self.deny_unmapped
+            || self
+                .policies
+                .iter()
+                .any(|p| matches!(p.trigger, Trigger::Tool { .. }))
     }
 
     /// Whether any policy applies to LLM calls.
     pub fn has_llm_policies(&self) -> bool {
-        self.policies.iter().any(|p| matches!(p.trigger, Trigger::Llm(_)))
+        self.policies
+            .iter()
+            .any(|p| matches!(p.trigger, Trigger::Llm(_)))
     }
 
     /// Whether some rate limit is keyed by the run (its `root_uuid` is then looked up).
@@ -233,23 +239,60 @@ struct Reader {
 }
 
 const TOP: &[&str] = &[
-    "version", "priority", "on_error", "unmapped_tools", "unicode_normalization", "symlinks",
-    "path_base", "emit", "mode", "tools", "inputs", "inputs_from_scope", "policies",
+    "version",
+    "priority",
+    "on_error",
+    "unmapped_tools",
+    "unicode_normalization",
+    "symlinks",
+    "path_base",
+    "emit",
+    "mode",
+    "tools",
+    "inputs",
+    "inputs_from_scope",
+    "policies",
 ];
 const POLICY: &[&str] = &[
-    "id", "kind", "mode", "trigger", "condition", "requires", "message", "rate", "per", "burst",
+    "id",
+    "kind",
+    "mode",
+    "trigger",
+    "condition",
+    "requires",
+    "message",
+    "rate",
+    "per",
+    "burst",
     "key",
 ];
 
 fn at(base: &str, k: &str) -> String {
-    if base.is_empty() { k.to_string() } else { format!("{base}.{k}") }
+    if base.is_empty() {
+        k.to_string()
+    } else {
+        format!("{base}.{k}")
+    }
 }
 
 impl Reader {
-    fn obj<'v>(&mut self, v: &'v Value, field: &str, keys: &[&str]) -> Option<&'v Map<String, Value>> {
+    fn obj<'v>(
+        &mut self,
+        v: &'v Value,
+        field: &str,
+        keys: &[&str],
+    ) -> Option<&'v Map<String, Value>> {
         let Value::Object(m) = v else {
-            let what = if field.is_empty() { "the policy config" } else { field };
-            self.d.error(code::INVALID_TYPE, field, format!("{what} must be an object"));
+            let what = if field.is_empty() {
+                "the policy config"
+            } else {
+                field
+            };
+            self.d.error(
+                code::INVALID_TYPE,
+                field,
+                format!("{what} must be an object"),
+            );
             return None;
         };
         for k in m.keys() {
@@ -259,18 +302,38 @@ impl Reader {
                     UnknownField::Warn => Level::Warning,
                     UnknownField::Error => Level::Error,
                 };
-                self.d.push(level, code::UNKNOWN_FIELD, &at(field, k), format!("unknown field '{k}'; expected one of {keys:?}"));
+                self.d.push(
+                    level,
+                    code::UNKNOWN_FIELD,
+                    &at(field, k),
+                    format!("unknown field '{k}'; expected one of {keys:?}"),
+                );
             }
         }
         Some(m)
     }
 
-    fn choice(&mut self, m: &Map<String, Value>, base: &str, k: &str, options: &[&'static str], default: &'static str) -> &'static str {
+    fn choice(
+        &mut self,
+        m: &Map<String, Value>,
+        base: &str,
+        k: &str,
+        options: &[&'static str],
+        default: &'static str,
+    ) -> &'static str {
         match m.get(k) {
             None | Some(Value::Null) => default,
-            Some(Value::String(s)) if options.contains(&s.as_str()) => options.iter().find(|o| **o == s).copied().unwrap_or(default),
+            Some(Value::String(s)) if options.contains(&s.as_str()) => options
+                .iter()
+                .find(|o| **o == s)
+                .copied()
+                .unwrap_or(default),
             Some(other) => {
-                self.d.error(code::INVALID_VALUE, &at(base, k), format!("'{k}' must be one of {options:?}, got {other}"));
+                self.d.error(
+                    code::INVALID_VALUE,
+                    &at(base, k),
+                    format!("'{k}' must be one of {options:?}, got {other}"),
+                );
                 default
             }
         }
@@ -281,7 +344,11 @@ impl Reader {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
             Some(_) => {
-                self.d.error(code::INVALID_TYPE, &at(base, k), format!("'{k}' must be a non-empty string"));
+                self.d.error(
+                    code::INVALID_TYPE,
+                    &at(base, k),
+                    format!("'{k}' must be a non-empty string"),
+                );
                 None
             }
         }
@@ -292,7 +359,11 @@ impl Reader {
             None | Some(Value::Null) => default,
             Some(Value::Bool(b)) => *b,
             Some(_) => {
-                self.d.error(code::INVALID_TYPE, &at(base, k), format!("'{k}' must be true or false"));
+                self.d.error(
+                    code::INVALID_TYPE,
+                    &at(base, k),
+                    format!("'{k}' must be true or false"),
+                );
                 default
             }
         }
@@ -301,16 +372,26 @@ impl Reader {
     fn positive(&mut self, m: &Map<String, Value>, base: &str, k: &str) -> Option<f64> {
         match m.get(k) {
             None | Some(Value::Null) => None,
-            Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f.is_finite() && f > 0.0) => n.as_f64(),
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f.is_finite() && f > 0.0) => {
+                n.as_f64()
+            }
             Some(_) => {
-                self.d.error(code::INVALID_VALUE, &at(base, k), format!("'{k}' must be a positive number"));
+                self.d.error(
+                    code::INVALID_VALUE,
+                    &at(base, k),
+                    format!("'{k}' must be a positive number"),
+                );
                 None
             }
         }
     }
 
     fn mode(&mut self, m: &Map<String, Value>, base: &str, default: Mode) -> Mode {
-        let d = if default == Mode::Shadow { "shadow" } else { "enforce" };
+        let d = if default == Mode::Shadow {
+            "shadow"
+        } else {
+            "enforce"
+        };
         match self.choice(m, base, "mode", &["enforce", "shadow"], d) {
             "shadow" => Mode::Shadow,
             _ => Mode::Enforce,
@@ -322,13 +403,23 @@ impl Reader {
         match m.get("version") {
             None | Some(Value::Null) => {}
             Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
-            Some(other) => self.d.error(code::UNSUPPORTED_VERSION, "version", format!("unsupported config version {other}; expected 1")),
+            Some(other) => self.d.error(
+                code::UNSUPPORTED_VERSION,
+                "version",
+                format!("unsupported config version {other}; expected 1"),
+            ),
         }
         let priority = match m.get("priority") {
             None | Some(Value::Null) => 50,
-            Some(Value::Number(n)) if n.as_i64().is_some_and(|p| i32::try_from(p).is_ok()) => n.as_i64().and_then(|p| i32::try_from(p).ok()).unwrap_or(50),
+            Some(Value::Number(n)) if n.as_i64().is_some_and(|p| i32::try_from(p).is_ok()) => {
+                n.as_i64().and_then(|p| i32::try_from(p).ok()).unwrap_or(50)
+            }
             Some(_) => {
-                self.d.error(code::INVALID_TYPE, "priority", "'priority' must be an integer");
+                self.d.error(
+                    code::INVALID_TYPE,
+                    "priority",
+                    "'priority' must be an integer",
+                );
                 50
             }
         };
@@ -336,13 +427,20 @@ impl Reader {
             "allow" => OnError::Allow,
             _ => OnError::Deny,
         };
-        let deny_unmapped = self.choice(m, "", "unmapped_tools", &["allow", "deny"], "allow") == "deny";
+        let deny_unmapped =
+            self.choice(m, "", "unmapped_tools", &["allow", "deny"], "allow") == "deny";
         let normalization = match m.get("unicode_normalization") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s == "NFC" => Some(Normalization::Nfc),
             Some(Value::String(s)) if s == "NFKC" => Some(Normalization::Nfkc),
             Some(other) => {
-                self.d.error(code::INVALID_VALUE, "unicode_normalization", format!("'unicode_normalization' must be null, \"NFC\" or \"NFKC\", got {other}"));
+                self.d.error(
+                    code::INVALID_VALUE,
+                    "unicode_normalization",
+                    format!(
+                        "'unicode_normalization' must be null, \"NFC\" or \"NFKC\", got {other}"
+                    ),
+                );
                 None
             }
         };
@@ -368,22 +466,38 @@ impl Reader {
                 for (i, p) in items.iter().enumerate() {
                     if let Some(p) = self.policy(p, &format!("policies[{i}]"), mode, &has_input) {
                         if policies.iter().any(|q: &Policy| q.id == p.id) {
-                            self.d.error(code::DUPLICATE_ID, &format!("policies[{i}].id"), format!("policy id '{}' is used twice", p.id));
+                            self.d.error(
+                                code::DUPLICATE_ID,
+                                &format!("policies[{i}].id"),
+                                format!("policy id '{}' is used twice", p.id),
+                            );
                         }
                         policies.push(p);
                     }
                 }
             }
-            Some(_) => self.d.error(code::INVALID_TYPE, "policies", "'policies' must be a list"),
+            Some(_) => self
+                .d
+                .error(code::INVALID_TYPE, "policies", "'policies' must be a list"),
         }
-        let has_capability_triggers = policies
-            .iter()
-            .any(|p| matches!(&p.trigger, Trigger::Tool { capability: Some(_), .. }));
+        let has_capability_triggers = policies.iter().any(|p| {
+            matches!(
+                &p.trigger,
+                Trigger::Tool {
+                    capability: Some(_),
+                    ..
+                }
+            )
+        });
         Some(Component {
             priority,
             on_error,
             deny_unmapped,
-            options: Options { normalization, symlinks, path_base },
+            options: Options {
+                normalization,
+                symlinks,
+                path_base,
+            },
             emit,
             tools,
             inputs,
@@ -395,72 +509,140 @@ impl Reader {
 
     fn tools(&mut self, v: Option<&Value>) -> HashMap<String, ToolMap> {
         let mut out = HashMap::new();
-        let Some(v) = v.filter(|v| !v.is_null()) else { return out };
+        let Some(v) = v.filter(|v| !v.is_null()) else {
+            return out;
+        };
         let Value::Object(m) = v else {
-            self.d.error(code::INVALID_TYPE, "tools", "'tools' must be an object of tool name → {capability, path_params}");
+            self.d.error(
+                code::INVALID_TYPE,
+                "tools",
+                "'tools' must be an object of tool name → {capability, path_params}",
+            );
             return out;
         };
         for (name, t) in m {
             let f = format!("tools.{name}");
-            let Some(tm) = self.obj(t, &f, &["capability", "path_params"]) else { continue };
+            let Some(tm) = self.obj(t, &f, &["capability", "path_params"]) else {
+                continue;
+            };
             let Some(capability) = self.string(tm, &f, "capability") else {
-                self.d.error(code::MISSING_FIELD, &at(&f, "capability"), "a tool mapping needs a 'capability'");
+                self.d.error(
+                    code::MISSING_FIELD,
+                    &at(&f, "capability"),
+                    "a tool mapping needs a 'capability'",
+                );
                 continue;
             };
             let path_params = match tm.get("path_params") {
-                None | Some(Value::Null) => catalog_path_params(&capability).iter().map(|s| s.to_string()).collect(),
-                Some(Value::Array(a)) if a.iter().all(|x| x.as_str().is_some_and(|s| !s.is_empty())) => {
-                    a.iter().filter_map(Value::as_str).map(String::from).collect()
+                None | Some(Value::Null) => catalog_path_params(&capability)
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                Some(Value::Array(a))
+                    if a.iter().all(|x| x.as_str().is_some_and(|s| !s.is_empty())) =>
+                {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
                 }
                 Some(_) => {
-                    self.d.error(code::INVALID_TYPE, &at(&f, "path_params"), "'path_params' must be a list of argument names");
+                    self.d.error(
+                        code::INVALID_TYPE,
+                        &at(&f, "path_params"),
+                        "'path_params' must be a list of argument names",
+                    );
                     Vec::new()
                 }
             };
-            out.insert(name.clone(), ToolMap { capability, path_params });
+            out.insert(
+                name.clone(),
+                ToolMap {
+                    capability,
+                    path_params,
+                },
+            );
         }
         out
     }
 
     fn inputs(&mut self, v: Option<&Value>) -> HashMap<String, InputDef> {
         let mut out = HashMap::new();
-        let Some(v) = v.filter(|v| !v.is_null()) else { return out };
+        let Some(v) = v.filter(|v| !v.is_null()) else {
+            return out;
+        };
         let Value::Object(m) = v else {
-            self.d.error(code::INVALID_TYPE, "inputs", "'inputs' must be an object of name → {type, value}");
+            self.d.error(
+                code::INVALID_TYPE,
+                "inputs",
+                "'inputs' must be an object of name → {type, value}",
+            );
             return out;
         };
         for (name, i) in m {
             let f = format!("inputs.{name}");
-            let Some(im) = self.obj(i, &f, &["type", "value"]) else { continue };
-            let ty = self.choice(im, &f, "type", &["string", "path", "bool", "number", "string[]", "json"], "json");
-            out.insert(name.clone(), InputDef { path: ty == "path", value: im.get("value").cloned() });
+            let Some(im) = self.obj(i, &f, &["type", "value"]) else {
+                continue;
+            };
+            let ty = self.choice(
+                im,
+                &f,
+                "type",
+                &["string", "path", "bool", "number", "string[]", "json"],
+                "json",
+            );
+            out.insert(
+                name.clone(),
+                InputDef {
+                    path: ty == "path",
+                    value: im.get("value").cloned(),
+                },
+            );
         }
         out
     }
 
-    fn policy(&mut self, v: &Value, f: &str, default_mode: Mode, has_input: &dyn Fn(&str) -> bool) -> Option<Policy> {
+    fn policy(
+        &mut self,
+        v: &Value,
+        f: &str,
+        default_mode: Mode,
+        has_input: &dyn Fn(&str) -> bool,
+    ) -> Option<Policy> {
         let m = self.obj(v, f, POLICY)?;
         let id = self.string(m, f, "id");
         if id.is_none() && !m.contains_key("id") {
-            self.d.error(code::MISSING_FIELD, &at(f, "id"), "a policy needs an 'id'");
+            self.d
+                .error(code::MISSING_FIELD, &at(f, "id"), "a policy needs an 'id'");
         }
         let kind = match m.get("kind").and_then(Value::as_str) {
             Some("deny") => Some(Kind::Deny),
             Some("before") => Some(Kind::Before),
             Some("rate_limit") => Some(Kind::RateLimit),
             None if !m.contains_key("kind") => {
-                self.d.error(code::MISSING_FIELD, &at(f, "kind"), "a policy needs a 'kind' (deny, before or rate_limit)");
+                self.d.error(
+                    code::MISSING_FIELD,
+                    &at(f, "kind"),
+                    "a policy needs a 'kind' (deny, before or rate_limit)",
+                );
                 None
             }
             _ => {
-                self.d.error(code::INVALID_VALUE, &at(f, "kind"), "'kind' must be \"deny\", \"before\" or \"rate_limit\"");
+                self.d.error(
+                    code::INVALID_VALUE,
+                    &at(f, "kind"),
+                    "'kind' must be \"deny\", \"before\" or \"rate_limit\"",
+                );
                 None
             }
         };
         let mode = self.mode(m, f, default_mode);
         let (trigger, bind) = self.trigger(m.get("trigger"), &at(f, "trigger"))?;
         let bound: Vec<String> = bind.iter().map(|(v, _)| v.clone()).collect();
-        let scope = Scope { bound: &bound, has_input };
+        let scope = Scope {
+            bound: &bound,
+            has_input,
+        };
         let condition = match m.get("condition") {
             None | Some(Value::Null) => None,
             Some(c) => Some(expr::compile(c, &at(f, "condition"), &scope, &mut self.d)?),
@@ -470,44 +652,74 @@ impl Reader {
         if kind != Kind::RateLimit {
             for k in ["rate", "per", "burst", "key"] {
                 if m.contains_key(k) {
-                    self.d.error(code::UNKNOWN_FIELD, &at(f, k), format!("'{k}' belongs to rate_limit policies"));
+                    self.d.error(
+                        code::UNKNOWN_FIELD,
+                        &at(f, k),
+                        format!("'{k}' belongs to rate_limit policies"),
+                    );
                 }
             }
         }
         if kind != Kind::Before && m.get("requires").is_some_and(|r| !r.is_null()) {
-            self.d.error(code::UNKNOWN_FIELD, &at(f, "requires"), "'requires' belongs to before policies");
+            self.d.error(
+                code::UNKNOWN_FIELD,
+                &at(f, "requires"),
+                "'requires' belongs to before policies",
+            );
         }
         let mut requires = Vec::new();
         let mut limiter = None;
         match kind {
             Kind::Deny if condition.is_none() => {
-                self.d.error(code::DENY_WITHOUT_CONDITION, &at(f, "condition"), "a deny policy needs a condition (NemoIR silently skips one without)");
+                self.d.error(
+                    code::DENY_WITHOUT_CONDITION,
+                    &at(f, "condition"),
+                    "a deny policy needs a condition (NemoIR silently skips one without)",
+                );
             }
-            Kind::Before => requires = self.requires(m.get("requires"), &at(f, "requires"), &scope)?,
+            Kind::Before => {
+                requires = self.requires(m.get("requires"), &at(f, "requires"), &scope)?
+            }
             Kind::RateLimit => {
                 let rate = self.positive(m, f, "rate");
                 let per = self.positive(m, f, "per").unwrap_or(1.0);
                 let burst = self.positive(m, f, "burst");
                 if rate.is_none() {
-                    self.d.error(code::MISSING_FIELD, &at(f, "rate"), "a rate_limit policy needs a positive 'rate' (calls per 'per' seconds)");
+                    self.d.error(
+                        code::MISSING_FIELD,
+                        &at(f, "rate"),
+                        "a rate_limit policy needs a positive 'rate' (calls per 'per' seconds)",
+                    );
                 }
                 let key = match m.get("key") {
                     None | Some(Value::Null) => Some(RateKey::Tool),
                     Some(Value::String(s)) if s == "tool" => Some(RateKey::Tool),
                     Some(Value::String(s)) if s == "capability" => Some(RateKey::Capability),
                     Some(Value::String(s)) if s == "run" => Some(RateKey::Run),
-                    Some(Value::Object(k)) if k.len() == 1 && k.get("bound").and_then(Value::as_str).is_some() => {
+                    Some(Value::Object(k))
+                        if k.len() == 1 && k.get("bound").and_then(Value::as_str).is_some() =>
+                    {
                         let name = k.get("bound").and_then(Value::as_str).unwrap_or_default();
                         match bound.iter().position(|b| b == name) {
                             Some(i) => Some(RateKey::Bound(i)),
                             None => {
-                                self.d.error(code::UNKNOWN_BOUND, &at(f, "key"), format!("rate key binds '{name}', which the trigger does not bind"));
+                                self.d.error(
+                                    code::UNKNOWN_BOUND,
+                                    &at(f, "key"),
+                                    format!(
+                                        "rate key binds '{name}', which the trigger does not bind"
+                                    ),
+                                );
                                 None
                             }
                         }
                     }
                     Some(_) => {
-                        self.d.error(code::INVALID_VALUE, &at(f, "key"), "'key' must be \"tool\", \"capability\", \"run\" or {\"bound\": name}");
+                        self.d.error(
+                            code::INVALID_VALUE,
+                            &at(f, "key"),
+                            "'key' must be \"tool\", \"capability\", \"run\" or {\"bound\": name}",
+                        );
                         None
                     }
                 };
@@ -517,12 +729,23 @@ impl Reader {
             }
             Kind::Deny => {}
         }
-        Some(Policy { id: id?, kind, mode, trigger, bind, condition, requires, message, limiter })
+        Some(Policy {
+            id: id?,
+            kind,
+            mode,
+            trigger,
+            bind,
+            condition,
+            requires,
+            message,
+            limiter,
+        })
     }
 
     fn trigger(&mut self, v: Option<&Value>, f: &str) -> Option<(Trigger, Vec<(String, String)>)> {
         let Some(v) = v else {
-            self.d.error(code::MISSING_FIELD, f, "a policy needs a 'trigger'");
+            self.d
+                .error(code::MISSING_FIELD, f, "a policy needs a 'trigger'");
             return None;
         };
         let m = self.obj(v, f, &["tool", "capability", "llm", "bind"])?;
@@ -533,7 +756,11 @@ impl Reader {
             Some(Value::Bool(true)) => Some(None),
             Some(Value::String(g)) if !g.is_empty() => Some(Some(Glob::new(g))),
             Some(_) => {
-                self.d.error(code::INVALID_TYPE, &at(f, "llm"), "'llm' must be true or a call-name glob");
+                self.d.error(
+                    code::INVALID_TYPE,
+                    &at(f, "llm"),
+                    "'llm' must be true or a call-name glob",
+                );
                 None
             }
         };
@@ -548,32 +775,54 @@ impl Reader {
                     }
                 }
             }
-            Some(_) => self.d.error(code::INVALID_TYPE, &at(f, "bind"), "'bind' must be an object of variable → argument"),
+            Some(_) => self.d.error(
+                code::INVALID_TYPE,
+                &at(f, "bind"),
+                "'bind' must be an object of variable → argument",
+            ),
         }
         let trigger = match (llm, tool.is_some() || capability.is_some()) {
             (Some(_), true) => {
-                self.d.error(code::INVALID_VALUE, f, "a trigger is either 'llm' or 'tool'/'capability', not both");
+                self.d.error(
+                    code::INVALID_VALUE,
+                    f,
+                    "a trigger is either 'llm' or 'tool'/'capability', not both",
+                );
                 return None;
             }
             (Some(g), false) => Trigger::Llm(g),
             (None, true) => Trigger::Tool { tool, capability },
             (None, false) => {
-                self.d.error(code::TRIGGER_WITHOUT_TARGET, f, "a trigger needs 'tool', 'capability' or 'llm'");
+                self.d.error(
+                    code::TRIGGER_WITHOUT_TARGET,
+                    f,
+                    "a trigger needs 'tool', 'capability' or 'llm'",
+                );
                 return None;
             }
         };
         Some((trigger, bind))
     }
 
-    fn requires(&mut self, v: Option<&Value>, f: &str, scope: &Scope<'_>) -> Option<Vec<Requirement>> {
+    fn requires(
+        &mut self,
+        v: Option<&Value>,
+        f: &str,
+        scope: &Scope<'_>,
+    ) -> Option<Vec<Requirement>> {
         let items = match v {
             Some(Value::Array(a)) if !a.is_empty() => a,
             None | Some(Value::Null) | Some(Value::Array(_)) => {
-                self.d.error(code::BEFORE_WITHOUT_REQUIRES, f, "a before policy needs at least one requirement");
+                self.d.error(
+                    code::BEFORE_WITHOUT_REQUIRES,
+                    f,
+                    "a before policy needs at least one requirement",
+                );
                 return None;
             }
             Some(_) => {
-                self.d.error(code::INVALID_TYPE, f, "'requires' must be a list");
+                self.d
+                    .error(code::INVALID_TYPE, f, "'requires' must be a list");
                 return None;
             }
         };
@@ -584,11 +833,17 @@ impl Reader {
             match m.get("capability").and_then(Value::as_str) {
                 Some("user.confirm") => {}
                 other => {
-                    self.d.error(code::UNSUPPORTED_REQUIREMENT, &at(&rf, "capability"), format!("only 'user.confirm' requirements are supported, got {other:?}"));
+                    self.d.error(
+                        code::UNSUPPORTED_REQUIREMENT,
+                        &at(&rf, "capability"),
+                        format!("only 'user.confirm' requirements are supported, got {other:?}"),
+                    );
                     continue;
                 }
             }
-            let approver = self.string(m, &rf, "approver").unwrap_or_else(|| "default".into());
+            let approver = self
+                .string(m, &rf, "approver")
+                .unwrap_or_else(|| "default".into());
             let mut message = None;
             match m.get("args") {
                 None | Some(Value::Null) => {}

@@ -87,7 +87,13 @@ impl Diagnostics {
     }
 
     /// Records a finding at `level`.
-    pub fn push(&mut self, level: Level, code: &'static str, field: &str, message: impl Into<String>) {
+    pub fn push(
+        &mut self,
+        level: Level,
+        code: &'static str,
+        field: &str,
+        message: impl Into<String>,
+    ) {
         self.items.push(Diagnostic {
             level,
             code,

@@ -89,7 +89,12 @@ pub fn install(component: Arc<Component>, name: &str) -> Result<Installed, Insta
     if component.has_tool_policies() {
         global()
             .tool_conditional
-            .register(name, component.priority, false, tool_guardrail(Arc::clone(&component)))
+            .register(
+                name,
+                component.priority,
+                false,
+                tool_guardrail(Arc::clone(&component)),
+            )
             .map_err(InstallError::Registration)?;
         installed.tool_guardrail = Some(name.to_string());
     }
@@ -112,31 +117,51 @@ pub fn install(component: Arc<Component>, name: &str) -> Result<Installed, Insta
 
 /// The tool guardrail: evaluates, marks, and rejects with the verdict's reason.
 pub fn tool_guardrail(c: Arc<Component>) -> ToolConditional {
-    Arc::new(move |name: &str, args: &Value| -> Result<Option<String>, CallbackError> {
-        let info = call_info::current();
-        let capability = info
-            .as_ref()
-            .and_then(|i| i.metadata.get("nemoir.capability"))
-            .and_then(Value::as_str);
-        let target = Target::Tool { args, capability };
-        Ok(check(&c, info.as_deref(), name, target))
-    })
+    Arc::new(
+        move |name: &str, args: &Value| -> Result<Option<String>, CallbackError> {
+            let info = call_info::current();
+            let capability = info
+                .as_ref()
+                .and_then(|i| i.metadata.get("nemoir.capability"))
+                .and_then(Value::as_str);
+            let target = Target::Tool { args, capability };
+            Ok(check(&c, info.as_deref(), name, target))
+        },
+    )
 }
 
 /// The LLM guardrail: binds from the annotated request the core decoded for it.
 pub fn llm_guardrail(c: Arc<Component>) -> LlmConditional {
-    Arc::new(move |_req: &LlmRequest| -> Result<Option<String>, CallbackError> {
-        let info = call_info::current();
-        let annotated = info.as_ref().and_then(|i| i.annotated.as_ref()).map(|a| a.to_json());
-        let name = info.as_ref().and_then(|i| i.llm_name.as_deref()).unwrap_or("");
-        let target = Target::Llm { annotated: annotated.as_ref() };
-        Ok(check(&c, info.as_deref(), name, target))
-    })
+    Arc::new(
+        move |_req: &LlmRequest| -> Result<Option<String>, CallbackError> {
+            let info = call_info::current();
+            let annotated = info
+                .as_ref()
+                .and_then(|i| i.annotated.as_ref())
+                .map(|a| a.to_json());
+            let name = info
+                .as_ref()
+                .and_then(|i| i.llm_name.as_deref())
+                .unwrap_or("");
+            let target = Target::Llm {
+                annotated: annotated.as_ref(),
+            };
+            Ok(check(&c, info.as_deref(), name, target))
+        },
+    )
 }
 
 fn check(c: &Component, info: Option<&CallInfo>, name: &str, target: Target<'_>) -> Option<String> {
-    let run = if c.needs_run() { info.map(|i| i.context.info.root_uuid.to_string()) } else { None };
-    let agent = if c.inputs_from_scope { info.and_then(|i| nearest_agent(&i.context)) } else { None };
+    let run = if c.needs_run() {
+        info.map(|i| i.context.info.root_uuid.to_string())
+    } else {
+        None
+    };
+    let agent = if c.inputs_from_scope {
+        info.and_then(|i| nearest_agent(&i.context))
+    } else {
+        None
+    };
     let call = Call {
         name,
         target,
@@ -147,7 +172,11 @@ fn check(c: &Component, info: Option<&CallInfo>, name: &str, target: Target<'_>)
     if let Some(info) = info {
         mark_decisions(c.emit, info, &verdict);
     }
-    if verdict.allowed { None } else { verdict.reason }
+    if verdict.allowed {
+        None
+    } else {
+        verdict.reason
+    }
 }
 
 fn nearest_agent(node: &Arc<ScopeNode>) -> Option<Arc<ScopeNode>> {

@@ -120,7 +120,11 @@ impl Component {
             }
             Target::Llm { .. } => (None, PathParams::Catalog(&[])),
         };
-        let decide = |p_id: &str, kind: &'static str, decision: Outcome, reason: Option<String>, retry_after: Option<f64>| Decision {
+        let decide = |p_id: &str,
+                      kind: &'static str,
+                      decision: Outcome,
+                      reason: Option<String>,
+                      retry_after: Option<f64>| Decision {
             policy_id: p_id.to_string(),
             kind,
             decision,
@@ -129,15 +133,48 @@ impl Component {
             reason,
             retry_after,
         };
-        if let (Target::Tool { .. }, None, true) = (call.target, capability, self.deny_unmapped && self.has_capability_triggers) {
-            let reason = format!("tool '{}' has no capability mapping (unmapped_tools: deny)", call.name);
-            decisions.push(decide("unmapped_tools", "unmapped_tools", Outcome::Denied, Some(reason.clone()), None));
-            return Verdict { allowed: false, reason: Some(reason), decisions };
+        if let (Target::Tool { .. }, None, true) = (
+            call.target,
+            capability,
+            self.deny_unmapped && self.has_capability_triggers,
+        ) {
+            let reason = format!(
+                "tool '{}' has no capability mapping (unmapped_tools: deny)",
+                call.name
+            );
+            decisions.push(decide(
+                "unmapped_tools",
+                "unmapped_tools",
+                Outcome::Denied,
+                Some(reason.clone()),
+                None,
+            ));
+            return Verdict {
+                allowed: false,
+                reason: Some(reason),
+                decisions,
+            };
         }
         let subject = capability.unwrap_or(call.name);
+        let what = match (capability, call.target) {
+            (Some(c), _) => format!("capability '{c}'"),
+            (None, Target::Tool { .. }) => format!("tool '{}'", call.name),
+            (None, Target::Llm { .. }) => format!("LLM call '{}'", call.name),
+        };
         for phase in [Kind::Deny, Kind::RateLimit, Kind::Before] {
-            for p in self.policies.iter().filter(|p| p.kind == phase && self.matches(p, call, capability)) {
-                let step = self.step(p, call, capability, subject, path_params, approvals);
+            for p in self
+                .policies
+                .iter()
+                .filter(|p| p.kind == phase && self.matches(p, call, capability))
+            {
+                let step = self.step(
+                    p,
+                    call,
+                    capability,
+                    (subject, &what),
+                    path_params,
+                    approvals,
+                );
                 let (outcome, reason, retry, blocks) = match step {
                     Step::Pass => (Outcome::Allowed, None, None, false),
                     Step::Deny(r) => (Outcome::Denied, Some(r), None, true),
@@ -150,33 +187,68 @@ impl Component {
                     ),
                 };
                 let (outcome, blocks) = match (p.mode, outcome, blocks) {
-                    (Mode::Shadow, Outcome::Denied | Outcome::RateLimited, _) => (Outcome::WouldDeny, false),
+                    (Mode::Shadow, Outcome::Denied | Outcome::RateLimited, _) => {
+                        (Outcome::WouldDeny, false)
+                    }
                     (Mode::Shadow, o, _) => (o, false),
                     (Mode::Enforce, o, b) => (o, b),
                 };
-                let approval_skipped = phase == Kind::Before && approvals == Approvals::Skip && outcome == Outcome::Allowed;
-                let reason = if approval_skipped { Some("approval required".to_string()) } else { reason };
-                decisions.push(decide(&p.id, p.kind.as_str(), outcome, reason.clone(), retry));
+                let approval_skipped = phase == Kind::Before
+                    && approvals == Approvals::Skip
+                    && outcome == Outcome::Allowed;
+                let reason = if approval_skipped {
+                    Some("approval required".to_string())
+                } else {
+                    reason
+                };
+                decisions.push(decide(
+                    &p.id,
+                    p.kind.as_str(),
+                    outcome,
+                    reason.clone(),
+                    retry,
+                ));
                 if blocks {
-                    return Verdict { allowed: false, reason, decisions };
+                    return Verdict {
+                        allowed: false,
+                        reason,
+                        decisions,
+                    };
                 }
             }
         }
-        Verdict { allowed: true, reason: None, decisions }
+        Verdict {
+            allowed: true,
+            reason: None,
+            decisions,
+        }
     }
 
     fn matches(&self, p: &Policy, call: &Call<'_>, capability: Option<&str>) -> bool {
         match (&p.trigger, call.target) {
-            (Trigger::Tool { tool, capability: cap }, Target::Tool { .. }) => {
+            (
+                Trigger::Tool {
+                    tool,
+                    capability: cap,
+                },
+                Target::Tool { .. },
+            ) => {
                 tool.as_deref().is_none_or(|t| t == call.name)
                     && cap.as_deref().is_none_or(|c| Some(c) == capability)
             }
-            (Trigger::Llm(glob), Target::Llm { .. }) => glob.as_ref().is_none_or(|g| g.matches(call.name)),
+            (Trigger::Llm(glob), Target::Llm { .. }) => {
+                glob.as_ref().is_none_or(|g| g.matches(call.name))
+            }
             _ => false,
         }
     }
 
-    fn bind<'a>(&self, p: &Policy, call: &Call<'a>, path_params: PathParams<'_>) -> Result<Vec<Val<'a>>, String> {
+    fn bind<'a>(
+        &self,
+        p: &Policy,
+        call: &Call<'a>,
+        path_params: PathParams<'_>,
+    ) -> Result<Vec<Val<'a>>, String> {
         let mut out = Vec::with_capacity(p.bind.len());
         for (_, arg) in &p.bind {
             match call.target {
@@ -200,12 +272,24 @@ impl Component {
         Ok(out)
     }
 
-    fn step(&self, p: &Policy, call: &Call<'_>, capability: Option<&str>, subject: &str, path_params: PathParams<'_>, approvals: Approvals) -> Step {
+    fn step(
+        &self,
+        p: &Policy,
+        call: &Call<'_>,
+        capability: Option<&str>,
+        (subject, what): (&str, &str),
+        path_params: PathParams<'_>,
+        approvals: Approvals,
+    ) -> Step {
         let bound = match self.bind(p, call, path_params) {
             Ok(b) => b,
             Err(e) => return Step::Fail(e),
         };
-        let refs = Bindings { bound, component: self, scope_inputs: call.scope_inputs };
+        let refs = Bindings {
+            bound,
+            component: self,
+            scope_inputs: call.scope_inputs,
+        };
         let condition = match &p.condition {
             None => true,
             Some(c) => match eval::holds(c, &refs, &self.options) {
@@ -215,11 +299,15 @@ impl Component {
         };
         match p.kind {
             Kind::Deny if condition => Step::Deny(
-                p.message.clone().unwrap_or_else(|| format!("policy '{}' denied capability '{subject}'", p.id)),
+                p.message
+                    .clone()
+                    .unwrap_or_else(|| format!("policy '{}' denied {what}", p.id)),
             ),
             Kind::Deny => Step::Pass,
             Kind::RateLimit => {
-                let Some(l) = &p.limiter else { return Step::Pass };
+                let Some(l) = &p.limiter else {
+                    return Step::Pass;
+                };
                 if !condition {
                     return Step::Pass;
                 }
@@ -240,7 +328,7 @@ impl Component {
                     Err(wait) => Step::Limited(
                         p.message.clone().unwrap_or_else(|| {
                             format!(
-                                "policy '{}': rate limit of {} calls per {}s exceeded for '{subject}'; retry in {:.2}s",
+                                "policy '{}': rate limit of {} calls per {}s exceeded for {what}; retry in {:.2}s",
                                 p.id, l.rate, l.per, wait
                             )
                         }),
@@ -273,14 +361,23 @@ impl Component {
                     match approver(&message, &ctx) {
                         Ok(Value::Bool(true)) => {}
                         Ok(Value::Bool(false)) => {
-                            return Step::Deny(format!("policy '{}': user.confirm returned False, blocking '{subject}'", p.id));
+                            return Step::Deny(format!(
+                                "policy '{}': user.confirm returned False, blocking '{subject}'",
+                                p.id
+                            ));
                         }
                         Ok(other) => {
                             let t = Val::J(Cow::Owned(other)).type_name();
-                            return Step::Fail(format!("approver '{}' returned {t}, expected a bool", r.approver));
+                            return Step::Fail(format!(
+                                "approver '{}' returned {t}, expected a bool",
+                                r.approver
+                            ));
                         }
                         Err(ApprovalError::TimedOut) => {
-                            return Step::Deny(format!("policy '{}': approver '{}' timed out, blocking '{subject}'", p.id, r.approver));
+                            return Step::Deny(format!(
+                                "policy '{}': approver '{}' timed out, blocking '{subject}'",
+                                p.id, r.approver
+                            ));
                         }
                         Err(ApprovalError::Failed(e)) => {
                             return Step::Fail(format!("approver '{}' failed: {e}", r.approver));
@@ -303,7 +400,11 @@ fn llm_field<'a>(req: &'a Value, path: &str) -> Val<'a> {
             .map(|tools| {
                 tools
                     .iter()
-                    .filter_map(|t| t.get("name").or_else(|| t.pointer("/function/name")).cloned())
+                    .filter_map(|t| {
+                        t.get("name")
+                            .or_else(|| t.pointer("/function/name"))
+                            .cloned()
+                    })
                     .collect()
             })
             .unwrap_or_default();

@@ -179,7 +179,10 @@ fn as_path<'v>(v: &'v Val<'_>) -> R<&'v str> {
         Val::P(p) => Ok(p),
         Val::J(j) => match j.as_str() {
             Some(s) => Ok(s),
-            None => err(format!("expected str or os.PathLike object, not {}", v.type_name())),
+            None => err(format!(
+                "expected str or os.PathLike object, not {}",
+                v.type_name()
+            )),
         },
     }
 }
@@ -202,16 +205,28 @@ fn call(m: Method, r: &Val<'_>, a: &Val<'_>, o: &Options) -> R<bool> {
         }
         Method::StartsWith => match (r.str(), a.str()) {
             (Some(x), Some(y)) => Ok(norm(x, o).starts_with(&*norm(y, o))),
-            (None, _) => err(format!("starts_with() receiver must be string, got {}", r.type_name())),
-            (_, None) => err(format!("starts_with() argument must be string, got {}", a.type_name())),
+            (None, _) => err(format!(
+                "starts_with() receiver must be string, got {}",
+                r.type_name()
+            )),
+            (_, None) => err(format!(
+                "starts_with() argument must be string, got {}",
+                a.type_name()
+            )),
         },
         Method::Contains => match r {
             Val::J(j) if j.is_string() => match a.str() {
                 Some(y) => Ok(norm(j.as_str().unwrap_or_default(), o).contains(&*norm(y, o))),
-                None => err(format!("string.contains() argument must be string, got {}", a.type_name())),
+                None => err(format!(
+                    "string.contains() argument must be string, got {}",
+                    a.type_name()
+                )),
             },
             Val::P(root) => within(root, a, o),
-            _ => err(format!("contains() receiver must be Path or string, got {}", r.type_name())),
+            _ => err(format!(
+                "contains() receiver must be Path or string, got {}",
+                r.type_name()
+            )),
         },
         Method::PathWithin => {
             let root = as_path(r)?;
@@ -224,7 +239,9 @@ fn within(root: &str, candidate: &Val<'_>, o: &Options) -> R<bool> {
     match candidate {
         Val::P(c) => paths::contains(root, c, o.path_base.as_deref(), o.symlinks).map_err(path_err),
         Val::J(j) => match j.as_str() {
-            Some(c) => paths::contains(root, c, o.path_base.as_deref(), o.symlinks).map_err(path_err),
+            Some(c) => {
+                paths::contains(root, c, o.path_base.as_deref(), o.symlinks).map_err(path_err)
+            }
             None => Ok(false),
         },
     }

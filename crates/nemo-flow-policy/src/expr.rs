@@ -98,7 +98,12 @@ pub fn compile(v: &Value, field: &str, scope: &Scope<'_>, d: &mut Diagnostics) -
     }
 }
 
-fn sugar(m: &Map<String, Value>, field: &str, scope: &Scope<'_>, d: &mut Diagnostics) -> Option<Expr> {
+fn sugar(
+    m: &Map<String, Value>,
+    field: &str,
+    scope: &Scope<'_>,
+    d: &mut Diagnostics,
+) -> Option<Expr> {
     let mut it = m.iter();
     let (Some((key, arg)), None) = (it.next(), it.next()) else {
         let keys: Vec<&str> = m.keys().map(String::as_str).collect();
@@ -115,7 +120,11 @@ fn sugar(m: &Map<String, Value>, field: &str, scope: &Scope<'_>, d: &mut Diagnos
         "and" | "or" => {
             let items = list(arg, &at, d)?;
             let exprs = compile_all(items, &at, scope, d)?;
-            Some(if key == "and" { Expr::And(exprs) } else { Expr::Or(exprs) })
+            Some(if key == "and" {
+                Expr::And(exprs)
+            } else {
+                Expr::Or(exprs)
+            })
         }
         "eq" | "starts_with" | "contains" | "path_within" => {
             let [a, b] = pair(arg, &at, key, d)?;
@@ -134,13 +143,23 @@ fn sugar(m: &Map<String, Value>, field: &str, scope: &Scope<'_>, d: &mut Diagnos
             let [e, options] = pair(arg, &at, key, d)?;
             let e = compile(e, &format!("{at}[0]"), scope, d)?;
             let Value::Array(options) = options else {
-                d.error(code::INVALID_TYPE, &format!("{at}[1]"), "'in' expects a list of literals");
+                d.error(
+                    code::INVALID_TYPE,
+                    &format!("{at}[1]"),
+                    "'in' expects a list of literals",
+                );
                 return None;
             };
             Some(Expr::Or(
                 options
                     .iter()
-                    .map(|o| Expr::Call(Method::Eq, Box::new(e.clone()), Box::new(Expr::Lit(o.clone()))))
+                    .map(|o| {
+                        Expr::Call(
+                            Method::Eq,
+                            Box::new(e.clone()),
+                            Box::new(Expr::Lit(o.clone())),
+                        )
+                    })
                     .collect(),
             ))
         }
@@ -189,13 +208,22 @@ fn pair<'v>(v: &'v Value, at: &str, what: &str, d: &mut Diagnostics) -> Option<[
             None
         }
         _ => {
-            d.error(code::INVALID_TYPE, at, format!("'{what}' expects a list of 2 operands"));
+            d.error(
+                code::INVALID_TYPE,
+                at,
+                format!("'{what}' expects a list of 2 operands"),
+            );
             None
         }
     }
 }
 
-fn compile_all(items: &[Value], at: &str, scope: &Scope<'_>, d: &mut Diagnostics) -> Option<Vec<Expr>> {
+fn compile_all(
+    items: &[Value],
+    at: &str,
+    scope: &Scope<'_>,
+    d: &mut Diagnostics,
+) -> Option<Vec<Expr>> {
     let out: Vec<Option<Expr>> = items
         .iter()
         .enumerate()
@@ -208,7 +236,11 @@ fn name_of<'v>(v: &'v Value, at: &str, d: &mut Diagnostics) -> Option<&'v str> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s),
         _ => {
-            d.error(code::INVALID_TYPE, at, "a reference names a variable with a non-empty string");
+            d.error(
+                code::INVALID_TYPE,
+                at,
+                "a reference names a variable with a non-empty string",
+            );
             None
         }
     }
@@ -222,7 +254,10 @@ fn bound_ref(v: &Value, at: &str, scope: &Scope<'_>, d: &mut Diagnostics) -> Opt
             d.error(
                 code::UNKNOWN_BOUND,
                 at,
-                format!("bound variable '{name}' is not bound by the trigger (bind: {:?})", scope.bound),
+                format!(
+                    "bound variable '{name}' is not bound by the trigger (bind: {:?})",
+                    scope.bound
+                ),
             );
             None
         }
@@ -245,11 +280,20 @@ fn input_ref(v: &Value, at: &str, scope: &Scope<'_>, d: &mut Diagnostics) -> Opt
 /// Keys every native expression may carry (asdict keeps the empty tuples).
 const NATIVE_ALWAYS: [&str; 3] = ["kind", "args", "exprs"];
 
-fn native(m: &Map<String, Value>, field: &str, scope: &Scope<'_>, d: &mut Diagnostics) -> Option<Expr> {
+fn native(
+    m: &Map<String, Value>,
+    field: &str,
+    scope: &Scope<'_>,
+    d: &mut Diagnostics,
+) -> Option<Expr> {
     let kind = match m.get("kind") {
         Some(Value::String(k)) => k.as_str(),
         _ => {
-            d.error(code::INVALID_TYPE, &format!("{field}.kind"), "'kind' must be a string");
+            d.error(
+                code::INVALID_TYPE,
+                &format!("{field}.kind"),
+                "'kind' must be a string",
+            );
             return None;
         }
     };
@@ -287,11 +331,19 @@ fn native(m: &Map<String, Value>, field: &str, scope: &Scope<'_>, d: &mut Diagno
     let args = m.get("args").unwrap_or(&empty);
     let exprs = m.get("exprs").unwrap_or(&empty);
     if kind != "method_call" && args.as_array().is_none_or(|a| !a.is_empty()) {
-        d.error(code::UNKNOWN_EXPRESSION, &format!("{field}.args"), format!("a '{kind}' expression takes no 'args'"));
+        d.error(
+            code::UNKNOWN_EXPRESSION,
+            &format!("{field}.args"),
+            format!("a '{kind}' expression takes no 'args'"),
+        );
         ok = false;
     }
     if !matches!(kind, "and" | "or") && exprs.as_array().is_none_or(|a| !a.is_empty()) {
-        d.error(code::UNKNOWN_EXPRESSION, &format!("{field}.exprs"), format!("a '{kind}' expression takes no 'exprs'"));
+        d.error(
+            code::UNKNOWN_EXPRESSION,
+            &format!("{field}.exprs"),
+            format!("a '{kind}' expression takes no 'exprs'"),
+        );
         ok = false;
     }
     if !ok {
@@ -302,7 +354,11 @@ fn native(m: &Map<String, Value>, field: &str, scope: &Scope<'_>, d: &mut Diagno
         match m.get(k) {
             Some(v) => compile(v, &at, scope, d),
             None => {
-                d.error(code::WRONG_ARITY, &at, format!("a '{kind}' expression needs '{k}'"));
+                d.error(
+                    code::WRONG_ARITY,
+                    &at,
+                    format!("a '{kind}' expression needs '{k}'"),
+                );
                 None
             }
         }
@@ -312,7 +368,11 @@ fn native(m: &Map<String, Value>, field: &str, scope: &Scope<'_>, d: &mut Diagno
         "and" | "or" => {
             let at = format!("{field}.exprs");
             let exprs = compile_all(list(exprs, &at, d)?, &at, scope, d)?;
-            Some(if kind == "and" { Expr::And(exprs) } else { Expr::Or(exprs) })
+            Some(if kind == "and" {
+                Expr::And(exprs)
+            } else {
+                Expr::Or(exprs)
+            })
         }
         "method_call" => {
             let method = match m.get("method").and_then(Value::as_str) {
@@ -334,7 +394,10 @@ fn native(m: &Map<String, Value>, field: &str, scope: &Scope<'_>, d: &mut Diagno
                 d.error(
                     code::WRONG_ARITY,
                     &at,
-                    format!("a method call takes exactly 1 argument, got {}", items.len()),
+                    format!(
+                        "a method call takes exactly 1 argument, got {}",
+                        items.len()
+                    ),
                 );
                 return None;
             }
@@ -361,7 +424,11 @@ fn native(m: &Map<String, Value>, field: &str, scope: &Scope<'_>, d: &mut Diagno
                     "lt" => CmpOp::Lt,
                     "lte" => CmpOp::Lte,
                     _ => {
-                        d.error(code::UNKNOWN_EXPRESSION, &at, format!("unknown compare op '{op}'; expected gt, gte, lt or lte"));
+                        d.error(
+                            code::UNKNOWN_EXPRESSION,
+                            &at,
+                            format!("unknown compare op '{op}'; expected gt, gte, lt or lte"),
+                        );
                         return None;
                     }
                 };
@@ -373,7 +440,11 @@ fn native(m: &Map<String, Value>, field: &str, scope: &Scope<'_>, d: &mut Diagno
                     "mul" => BinOp::Mul,
                     "div" => BinOp::Div,
                     _ => {
-                        d.error(code::UNKNOWN_EXPRESSION, &at, format!("unknown binop '{op}'; expected add, sub, mul or div"));
+                        d.error(
+                            code::UNKNOWN_EXPRESSION,
+                            &at,
+                            format!("unknown binop '{op}'; expected add, sub, mul or div"),
+                        );
                         return None;
                     }
                 };
@@ -385,12 +456,20 @@ fn native(m: &Map<String, Value>, field: &str, scope: &Scope<'_>, d: &mut Diagno
 
 fn native_ref(v: Option<&Value>, at: &str, scope: &Scope<'_>, d: &mut Diagnostics) -> Option<Expr> {
     let Some(Value::Object(r)) = v else {
-        d.error(code::WRONG_ARITY, at, "a 'ref' expression needs a 'ref' object");
+        d.error(
+            code::WRONG_ARITY,
+            at,
+            "a 'ref' expression needs a 'ref' object",
+        );
         return None;
     };
     for k in r.keys() {
         if !matches!(k.as_str(), "kind" | "name" | "node" | "field") {
-            d.error(code::UNKNOWN_EXPRESSION, &format!("{at}.{k}"), format!("'{k}' is not a field of a ref"));
+            d.error(
+                code::UNKNOWN_EXPRESSION,
+                &format!("{at}.{k}"),
+                format!("'{k}' is not a field of a ref"),
+            );
             return None;
         }
     }

@@ -24,5 +24,5 @@ pub mod rate;
 pub use config::{Component, UnknownField, validate};
 pub use decision::{Decision, Outcome, Verdict};
 pub use diag::{Diagnostic, Level};
-pub use engine::{Approvals, Call, Target};
 pub use enforce::{InstallError, Installed, install};
+pub use engine::{Approvals, Call, Target};

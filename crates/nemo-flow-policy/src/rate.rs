@@ -63,7 +63,11 @@ pub struct Limiter {
 
 impl std::fmt::Debug for Limiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Limiter({}/{}s, burst {}, {:?})", self.rate, self.per, self.burst, self.key)
+        write!(
+            f,
+            "Limiter({}/{}s, burst {}, {:?})",
+            self.rate, self.per, self.burst, self.key
+        )
     }
 }
 
@@ -83,7 +87,10 @@ impl Limiter {
     /// Replaces the clock (tests, backtests replaying recorded timestamps).
     pub fn set_clock(&self, clock: Arc<dyn Clock>) {
         *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = clock;
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.buckets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Takes one token for `key`; `Err(seconds until one is available)` when empty.
@@ -91,7 +98,10 @@ impl Limiter {
         let now = self.clock.lock().unwrap_or_else(|e| e.into_inner()).now();
         let refill = self.rate / self.per;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let b = buckets.entry(key.to_string()).or_insert(Bucket { tokens: self.burst, at: now });
+        let b = buckets.entry(key.to_string()).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+        });
         b.tokens = (b.tokens + (now - b.at).max(0.0) * refill).min(self.burst);
         b.at = b.at.max(now);
         if b.tokens >= 1.0 {
