@@ -24,6 +24,8 @@ pub enum ApprovalError {
     TimedOut,
     /// It raised: an evaluation error (`on_error` decides).
     Failed(String),
+    /// It answered something other than a bool (named by its type): an evaluation error.
+    NotBool(String),
 }
 
 /// `(message, context) -> answer`; only `true` and `false` are answers.

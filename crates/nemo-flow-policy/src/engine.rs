@@ -379,6 +379,12 @@ impl Component {
                                 p.id, r.approver
                             ));
                         }
+                        Err(ApprovalError::NotBool(t)) => {
+                            return Step::Fail(format!(
+                                "approver '{}' returned {t}, expected a bool",
+                                r.approver
+                            ));
+                        }
                         Err(ApprovalError::Failed(e)) => {
                             return Step::Fail(format!("approver '{}' failed: {e}", r.approver));
                         }

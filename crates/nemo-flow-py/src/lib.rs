@@ -13,6 +13,7 @@ mod export_otlp;
 mod handles;
 mod json;
 mod llm_types;
+mod policy;
 mod registration;
 mod scopes;
 mod types;
@@ -106,6 +107,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<calls::ToolCall>()?;
     m.add_class::<calls::LlmCall>()?;
     codecs::register(m)?;
+    policy::register(m)?;
     m.add_function(wrap_pyfunction!(scopes::push, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::pop, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::get_handle, m)?)?;
