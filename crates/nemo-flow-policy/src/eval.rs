@@ -223,6 +223,13 @@ fn call(m: Method, r: &Val<'_>, a: &Val<'_>, o: &Options) -> R<bool> {
                 )),
             },
             Val::P(root) => within(root, a, o),
+            // Extension (NemoIR raises): membership in a list, e.g. the tool names an LLM
+            // request offers.
+            Val::J(j) if j.is_array() => Ok(j.as_array().is_some_and(|items| {
+                items
+                    .iter()
+                    .any(|x| call(Method::Eq, &Val::J(Cow::Borrowed(x)), a, o).unwrap_or(false))
+            })),
             _ => err(format!(
                 "contains() receiver must be Path or string, got {}",
                 r.type_name()
