@@ -9,5 +9,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -r requirements-dev.txt
+.venv/bin/python -m pip install -q --no-deps -r requirements-dev-nodeps.txt
 # An optimized build: the test suite and the demo exercise the hot path.
 .venv/bin/maturin develop --release -q

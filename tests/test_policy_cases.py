@@ -171,7 +171,9 @@ async def test_case9_approvers_and_deny_before_before(tmp_path: Path) -> None:
                 "id": "confirm-write",
                 "kind": "before",
                 "trigger": {"capability": "fs.write", "bind": {"path": "path"}},
-                "requires": [{"capability": "user.confirm", "approver": "case9", "args": {"message": {"bound": "path"}}}],
+                "requires": [
+                    {"capability": "user.confirm", "approver": "case9", "args": {"message": {"bound": "path"}}}
+                ],
             },
             {
                 "id": "write-in-workspace",

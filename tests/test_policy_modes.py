@@ -39,7 +39,13 @@ async def test_shadow_component_records_would_deny_and_never_blocks(events: list
     policy.activate({**SHELL_ALLOWLIST, "mode": "shadow"})
     assert await ran("run_shell", {"command": "rm -rf /"})
     assert decisions(events) == [
-        {"policy_id": "shell-allowlist", "kind": "deny", "decision": "would_deny", "capability": "os.shell", "tool": "run_shell"}
+        {
+            "policy_id": "shell-allowlist",
+            "kind": "deny",
+            "decision": "would_deny",
+            "capability": "os.shell",
+            "tool": "run_shell",
+        }
     ]
 
 
@@ -73,7 +79,15 @@ def _rate(burst: int, key: Any = "tool") -> dict[str, Any]:
     return {
         "emit": "none",
         "policies": [
-            {"id": "rl", "kind": "rate_limit", "trigger": {"tool": "t"}, "rate": 1, "per": 3600, "burst": burst, "key": key}
+            {
+                "id": "rl",
+                "kind": "rate_limit",
+                "trigger": {"tool": "t"},
+                "rate": 1,
+                "per": 3600,
+                "burst": burst,
+                "key": key,
+            }
         ],
     }
 
@@ -113,7 +127,9 @@ async def test_rate_limit_message_says_when_to_retry_and_keys_by_bound_argument(
     policy.activate(cfg)
     assert await ran("t", {"user": "a"})
     assert await ran("t", {"user": "b"}), "a separate bucket per bound value"
-    with pytest.raises(GuardrailRejected, match=r"rate limit of 1 calls per 3600s exceeded for tool 't'; retry in 3\d{3}\.\d\ds"):
+    with pytest.raises(
+        GuardrailRejected, match=r"rate limit of 1 calls per 3600s exceeded for tool 't'; retry in 3\d{3}\.\d\ds"
+    ):
         await tools.execute("t", {"user": "a"}, lambda a: a)
 
 
@@ -269,7 +285,12 @@ CHAT_TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": 
 BODIES: dict[str, tuple[Any, Any]] = {
     "openai_chat": (
         OpenAIChatCodec(),
-        lambda model, mt: {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": mt, "tools": CHAT_TOOLS},
+        lambda model, mt: {
+            "model": model,
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": mt,
+            "tools": CHAT_TOOLS,
+        },
     ),
     "openai_responses": (
         OpenAIResponsesCodec(),
@@ -290,21 +311,37 @@ async def test_llm_policies_bind_the_annotated_request_of_each_codec(provider: s
 
     async def run(name: str, model: str, max_tokens: int) -> str | None:
         try:
-            await llm.execute(name, LLMRequest({}, body(model, max_tokens)), lambda r: called.append(name) or {}, codec=codec)
+            await llm.execute(
+                name, LLMRequest({}, body(model, max_tokens)), lambda r: called.append(name) or {}, codec=codec
+            )
         except GuardrailRejected as e:
             return str(e)
         return None
 
     assert await run("prod-chat", "small-1", 500) is None
     assert await run("dev-chat", "small-2", 5000) is None, "the token cap only triggers on prod-*"
-    assert await run("prod-chat", "large-9", 10) == "guardrail rejected: policy 'model-allowlist' denied LLM call 'prod-chat'"
-    assert await run("prod-chat", "small-1", 5000) == "guardrail rejected: policy 'token-cap' denied LLM call 'prod-chat'"
+    assert (
+        await run("prod-chat", "large-9", 10)
+        == "guardrail rejected: policy 'model-allowlist' denied LLM call 'prod-chat'"
+    )
+    assert (
+        await run("prod-chat", "small-1", 5000) == "guardrail rejected: policy 'token-cap' denied LLM call 'prod-chat'"
+    )
     if provider == "openai_chat":
-        tools_offered = {**body("small-1", 10), "tools": [*CHAT_TOOLS, {"type": "function", "function": {"name": "run_shell"}}]}
+        tools_offered = {
+            **body("small-1", 10),
+            "tools": [*CHAT_TOOLS, {"type": "function", "function": {"name": "run_shell"}}],
+        }
         with pytest.raises(GuardrailRejected, match="no-shell-tool"):
             await llm.execute("x", LLMRequest({}, tools_offered), lambda r: {}, codec=codec)
     assert called == ["prod-chat", "dev-chat"]
-    assert {"policy_id": "token-cap", "kind": "deny", "decision": "denied", "capability": None, "tool": "prod-chat"} in decisions(events)
+    assert {
+        "policy_id": "token-cap",
+        "kind": "deny",
+        "decision": "denied",
+        "capability": None,
+        "tool": "prod-chat",
+    } in decisions(events)
 
 
 def test_llm_policy_without_codec_fails_closed_and_evaluate_llm_checks_a_request() -> None:
@@ -312,5 +349,7 @@ def test_llm_policy_without_codec_fails_closed_and_evaluate_llm_checks_a_request
     with pytest.raises(GuardrailRejected, match="has no codec"):
         llm.execute_sync("prod-chat", LLMRequest({}, {"model": "small-1"}), lambda r: {})
     policy.deactivate()
-    d = policy.evaluate_llm(LLM_POLICIES, "prod-chat", {"model": "small-1", "params": {"max_tokens": 2000}, "messages": []})
+    d = policy.evaluate_llm(
+        LLM_POLICIES, "prod-chat", {"model": "small-1", "params": {"max_tokens": 2000}, "messages": []}
+    )
     assert (d.allowed, [x.policy_id for x in d.decisions if x.decision == "denied"]) == (False, ["token-cap"])

@@ -152,7 +152,9 @@ def validate(config: Mapping[str, Any], *, unknown_field: str = "error") -> list
     return list(_diagnostics(_native.policy_validate(_config(config), unknown_field)))
 
 
-def evaluate(config: Mapping[str, Any], tool: str, args: Mapping[str, Any], *, capability: str | None = None) -> Decision:
+def evaluate(
+    config: Mapping[str, Any], tool: str, args: Mapping[str, Any], *, capability: str | None = None
+) -> Decision:
     """Check one tool call against ``config`` without a run (approvers are asked; rate limits
     start full on every call). Raises :class:`PolicyConfigError` for an invalid config."""
     if not isinstance(tool, str) or not tool:
@@ -183,9 +185,7 @@ def backtest(config: Mapping[str, Any], atof_path: str | os.PathLike[str]) -> Ba
     findings = tuple(
         BacktestFinding(**{**f, "decisions": tuple(_decision(d) for d in f["decisions"])}) for f in r["findings"]
     )
-    return BacktestReport(
-        r["tool_calls"], r["llm_calls"], r["rejected"], r["by_policy"], findings, r["skipped_lines"]
-    )
+    return BacktestReport(r["tool_calls"], r["llm_calls"], r["rejected"], r["by_policy"], findings, r["skipped_lines"])
 
 
 # -- approvers ---------------------------------------------------------------------------
