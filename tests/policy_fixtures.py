@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nemo_flow import GuardrailRejected, tools
+
 
 def make_workspace(tmp: Path) -> Path:
     """``ws`` with notes.txt, sub/, link_out → outside, link_in → notes.txt and
@@ -58,3 +60,12 @@ SHELL_ALLOWLIST: dict[str, Any] = {
         }
     ],
 }
+
+
+async def ran(tool: str, args: dict[str, Any]) -> bool:
+    """Whether a managed tool call ran (False: a guardrail rejected it)."""
+    try:
+        await tools.execute(tool, args, lambda a: "ran")
+    except GuardrailRejected:
+        return False
+    return True

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from policy_fixtures import SHELL_ALLOWLIST, make_workspace, read_in_workspace
+from policy_fixtures import SHELL_ALLOWLIST, make_workspace, ran, read_in_workspace
 
 import nemo_flow
 from nemo_flow import GuardrailRejected, policy, tools
@@ -20,15 +20,6 @@ def _deactivate() -> Iterator[None]:
     policy.deactivate()
 
 
-async def call(tool: str, args: dict[str, Any]) -> bool:
-    """Whether the managed call ran."""
-    try:
-        await tools.execute(tool, args, lambda a: "ran")
-    except GuardrailRejected:
-        return False
-    return True
-
-
 async def reason(tool: str, args: dict[str, Any]) -> str:
     with pytest.raises(GuardrailRejected) as e:
         await tools.execute(tool, args, lambda a: "ran")
@@ -37,13 +28,13 @@ async def reason(tool: str, args: dict[str, Any]) -> str:
 
 async def test_case1_shell_allowlist_covers_every_tool_of_the_capability() -> None:
     policy.activate(SHELL_ALLOWLIST)
-    assert await call("run_shell", {"command": "git commit -m 'x'"})
+    assert await ran("run_shell", {"command": "git commit -m 'x'"})
     assert await reason("run_shell", {"command": "rm -rf /"}) == (
         "guardrail rejected: policy 'shell-allowlist' denied capability 'os.shell'"
     )
-    assert await call("run_shell", {"command": "git commit -m x; rm -rf /"}), "prefix allowlists chain, as in NemoIR"
-    assert not await call("exec_cmd", {"command": "rm -rf /"})
-    assert await call("unmapped_tool", {"command": "rm -rf /"})
+    assert await ran("run_shell", {"command": "git commit -m x; rm -rf /"}), "prefix allowlists chain, as in NemoIR"
+    assert not await ran("exec_cmd", {"command": "rm -rf /"})
+    assert await ran("unmapped_tool", {"command": "rm -rf /"})
 
 
 async def test_case2_traversal_and_containment_by_component(tmp_path: Path) -> None:
@@ -51,20 +42,20 @@ async def test_case2_traversal_and_containment_by_component(tmp_path: Path) -> N
     policy.activate(read_in_workspace(ws))
     for path in ["a/../../etc/passwd", "/etc/passwd", f"{ws}_evil/x"]:
         assert await reason("read_file", {"path": path}) == "guardrail rejected: reads must stay inside the workspace"
-    assert await call("read_file", {"path": "sub/../notes.txt"})
+    assert await ran("read_file", {"path": "sub/../notes.txt"})
 
 
 async def test_case3_symlink_escape_and_strict_mode(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path)
     policy.activate(read_in_workspace(ws))
-    assert not await call("read_file", {"path": "link_out/secret"})
-    assert not await call("read_file", {"path": "dangling_out"})
-    assert await call("read_file", {"path": "link_in"})
+    assert not await ran("read_file", {"path": "link_out/secret"})
+    assert not await ran("read_file", {"path": "dangling_out"})
+    assert await ran("read_file", {"path": "link_in"})
     policy.deactivate()
     policy.activate(read_in_workspace(ws, symlinks="reject"))
     msg = await reason("read_file", {"path": "link_in"})
     assert "policy 'read-in-workspace': evaluation error: path goes through a symlink" in msg
-    assert await call("read_file", {"path": "notes.txt"})
+    assert await ran("read_file", {"path": "notes.txt"})
 
 
 def _string_policy(condition: dict[str, Any], norm: str | None) -> dict[str, Any]:
@@ -117,7 +108,7 @@ async def test_case5_short_circuit_and_on_error(events: list[Any]) -> None:
     )
     policy.deactivate()
     policy.activate(_short_circuit("or", "allow"))
-    assert await call("read_file", {"path": "/etc/x"})
+    assert await ran("read_file", {"path": "/etc/x"})
     marks = [e.data for e in events if e.name == "policy.decision"]
     assert [m["decision"] for m in marks] == ["error", "error"], "on_error: allow still records the error"
 
@@ -149,8 +140,8 @@ async def test_case8_tool_name_triggers() -> None:
         "policies": [{"id": "no-run-shell", "kind": "deny", "trigger": {"tool": "run_shell"}, "condition": True}],
     }
     policy.activate(cfg)
-    assert not await call("run_shell", {})
-    assert await call("exec_cmd", {})
+    assert not await ran("run_shell", {})
+    assert await ran("exec_cmd", {})
 
 
 async def test_case9_approvers_and_deny_before_before(tmp_path: Path) -> None:
@@ -185,7 +176,7 @@ async def test_case9_approvers_and_deny_before_before(tmp_path: Path) -> None:
     }
     policy.activate(cfg)
     answers.append(True)
-    assert await call("write_file", {"path": "x.txt", "content": "c"})
+    assert await ran("write_file", {"path": "x.txt", "content": "c"})
     assert asked[-1] == ("x.txt", {"tool": "write_file", "capability": "fs.write", "policy_id": "confirm-write"})
     answers.append(False)
     assert await reason("write_file", {"path": "x.txt", "content": "c"}) == (

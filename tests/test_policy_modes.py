@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from policy_fixtures import SHELL_ALLOWLIST
+from policy_fixtures import SHELL_ALLOWLIST, ran
 
 import nemo_flow
 from nemo_flow import GuardrailRejected, LLMRequest, ScopeType, llm, policy, scope, tools
@@ -25,14 +25,6 @@ def _deactivate() -> Iterator[None]:
 
 def decisions(events: list[Any]) -> list[dict[str, Any]]:
     return [e.data for e in events if e.name == "policy.decision"]
-
-
-async def ran(tool: str, args: dict[str, Any]) -> bool:
-    try:
-        await tools.execute(tool, args, lambda a: "ran")
-    except GuardrailRejected:
-        return False
-    return True
 
 
 async def test_shadow_component_records_would_deny_and_never_blocks(events: list[Any]) -> None:

@@ -11,6 +11,8 @@ use std::io::BufRead;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use nemo_flow_core::clock::Timestamp;
+
 use crate::config::Component;
 use crate::decision::{Decision, Outcome};
 use crate::engine::{Approvals, Call, Target};
@@ -113,8 +115,10 @@ pub fn run(component: &Component, reader: impl BufRead) -> std::io::Result<Repor
             (Some("llm"), Some(n)) => ("llm", n),
             _ => continue,
         };
-        if let Some(us) = s("timestamp").and_then(rfc3339_micros) {
-            clock.0.store(us, Ordering::Release);
+        if let Some(t) = s("timestamp").and_then(Timestamp::parse_rfc3339) {
+            clock
+                .0
+                .store(u64::try_from(t.0 / 1000).unwrap_or(0), Ordering::Release);
         }
         let null = Value::Null;
         let data = ev.get("data").unwrap_or(&null);
@@ -168,72 +172,4 @@ pub fn run(component: &Component, reader: impl BufRead) -> std::io::Result<Repor
         }
     }
     Ok(report)
-}
-
-/// Microseconds since the epoch of an RFC 3339 timestamp (`2026-11-28T22:33:54.123456Z`,
-/// or with a `±HH:MM` offset).
-pub fn rfc3339_micros(t: &str) -> Option<u64> {
-    let b = t.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (
-        n(0..4)?,
-        n(5..7)?,
-        n(8..10)?,
-        n(11..13)?,
-        n(14..16)?,
-        n(17..19)?,
-    );
-    let mut rest = &t[19..];
-    let mut micros = 0i64;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        let f = &frac[..digits];
-        let padded: String = f.chars().chain(std::iter::repeat('0')).take(6).collect();
-        micros = padded.parse().ok()?;
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        o if o.len() == 6 => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    // Days from the civil date (proleptic Gregorian).
-    let (y, m) = if mo <= 2 {
-        (y - 1, mo + 9)
-    } else {
-        (y, mo - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset;
-    u64::try_from(secs * 1_000_000 + micros).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_timestamps() {
-        assert_eq!(
-            super::rfc3339_micros("1970-01-01T00:00:01.5Z"),
-            Some(1_500_000)
-        );
-        assert_eq!(
-            super::rfc3339_micros("2000-03-01T00:00:00Z"),
-            Some(951_868_800_000_000)
-        );
-        assert_eq!(
-            super::rfc3339_micros("2000-03-01T01:00:00+01:00"),
-            Some(951_868_800_000_000)
-        );
-        assert_eq!(super::rfc3339_micros("nope"), None);
-    }
 }

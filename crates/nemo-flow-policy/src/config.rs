@@ -100,6 +100,8 @@ pub struct Policy {
     pub trigger: Trigger,
     /// `(variable, call argument or dotted request field)`, in order.
     pub bind: Vec<(String, String)>,
+    /// Tool triggers: for each binding, its slot in [`Component::arg_names`].
+    pub arg_slots: Vec<usize>,
     /// Deny: the condition; before and rate limit: an optional gate.
     pub condition: Option<Expr>,
     /// Before: approvals needed.
@@ -151,6 +153,11 @@ pub struct Component {
     pub policies: Vec<Policy>,
     /// Whether some tool policy triggers on a capability.
     pub has_capability_triggers: bool,
+    /// Every call argument some tool policy binds, each looked up once per call.
+    pub arg_names: Vec<String>,
+    /// Policy indices in evaluation order: deny, then rate limit, then before (each in
+    /// document order).
+    pub order: Vec<usize>,
 }
 
 impl Component {
@@ -489,6 +496,25 @@ impl Reader {
                 }
             )
         });
+        let mut arg_names: Vec<String> = Vec::new();
+        for p in policies
+            .iter_mut()
+            .filter(|p| matches!(p.trigger, Trigger::Tool { .. }))
+        {
+            for (_, arg) in &p.bind {
+                let slot = arg_names.iter().position(|a| a == arg).unwrap_or_else(|| {
+                    arg_names.push(arg.clone());
+                    arg_names.len() - 1
+                });
+                p.arg_slots.push(slot);
+            }
+        }
+        let mut order: Vec<usize> = (0..policies.len()).collect();
+        order.sort_by_key(|&i| match policies[i].kind {
+            Kind::Deny => 0,
+            Kind::RateLimit => 1,
+            Kind::Before => 2,
+        });
         Some(Component {
             priority,
             on_error,
@@ -504,20 +530,35 @@ impl Reader {
             inputs_from_scope,
             policies,
             has_capability_triggers,
+            arg_names,
+            order,
         })
+    }
+
+    /// An optional object keyed by names (absent or null: none).
+    fn named_map<'v>(
+        &mut self,
+        v: Option<&'v Value>,
+        field: &str,
+        shape: &str,
+    ) -> Option<&'v Map<String, Value>> {
+        match v {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) => Some(m),
+            Some(_) => {
+                self.d.error(
+                    code::INVALID_TYPE,
+                    field,
+                    format!("'{field}' must be an object of {shape}"),
+                );
+                None
+            }
+        }
     }
 
     fn tools(&mut self, v: Option<&Value>) -> HashMap<String, ToolMap> {
         let mut out = HashMap::new();
-        let Some(v) = v.filter(|v| !v.is_null()) else {
-            return out;
-        };
-        let Value::Object(m) = v else {
-            self.d.error(
-                code::INVALID_TYPE,
-                "tools",
-                "'tools' must be an object of tool name → {capability, path_params}",
-            );
+        let Some(m) = self.named_map(v, "tools", "tool name → {capability, path_params}") else {
             return out;
         };
         for (name, t) in m {
@@ -568,15 +609,7 @@ impl Reader {
 
     fn inputs(&mut self, v: Option<&Value>) -> HashMap<String, InputDef> {
         let mut out = HashMap::new();
-        let Some(v) = v.filter(|v| !v.is_null()) else {
-            return out;
-        };
-        let Value::Object(m) = v else {
-            self.d.error(
-                code::INVALID_TYPE,
-                "inputs",
-                "'inputs' must be an object of name → {type, value}",
-            );
+        let Some(m) = self.named_map(v, "inputs", "name → {type, value}") else {
             return out;
         };
         for (name, i) in m {
@@ -735,6 +768,7 @@ impl Reader {
             mode,
             trigger,
             bind,
+            arg_slots: Vec::new(),
             condition,
             requires,
             message,

@@ -168,7 +168,7 @@ fn check(c: &Component, info: Option<&CallInfo>, name: &str, target: Target<'_>)
         run: run.as_deref(),
         scope_inputs: agent.as_ref().map(|a| &a.info.data),
     };
-    let verdict = c.evaluate(&call, Approvals::Ask);
+    let verdict = c.evaluate_with(&call, Approvals::Ask, c.emit == Emit::All);
     if let Some(info) = info {
         mark_decisions(c.emit, info, &verdict);
     }

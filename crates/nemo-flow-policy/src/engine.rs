@@ -52,13 +52,13 @@ pub enum Approvals {
     Skip,
 }
 
-struct Bindings<'a> {
-    bound: Vec<Val<'a>>,
+struct Bindings<'a, 'v> {
+    bound: &'v [Val<'a>],
     component: &'a Component,
     scope_inputs: Option<&'a Value>,
 }
 
-impl Refs for Bindings<'_> {
+impl Refs for Bindings<'_, '_> {
     fn bound(&self, i: usize) -> Result<Val<'_>, EvalError> {
         Ok(self.bound[i].clone())
     }
@@ -107,6 +107,17 @@ enum Step {
 impl Component {
     /// Checks one call and returns every decision taken and the verdict.
     pub fn evaluate(&self, call: &Call<'_>, approvals: Approvals) -> Verdict {
+        self.evaluate_with(call, approvals, true)
+    }
+
+    /// [`Component::evaluate`]; with `record_allowed` false the verdict lists only the
+    /// decisions other than `allowed` (the guardrail's fast path when nothing marks them).
+    pub fn evaluate_with(
+        &self,
+        call: &Call<'_>,
+        approvals: Approvals,
+        record_allowed: bool,
+    ) -> Verdict {
         let mut decisions = Vec::new();
         let (capability, path_params) = match call.target {
             Target::Tool { capability, .. } => {
@@ -156,16 +167,21 @@ impl Component {
             };
         }
         let subject = capability.unwrap_or(call.name);
-        let what = match (capability, call.target) {
+        let what = || match (capability, call.target) {
             (Some(c), _) => format!("capability '{c}'"),
             (None, Target::Tool { .. }) => format!("tool '{}'", call.name),
             (None, Target::Llm { .. }) => format!("LLM call '{}'", call.name),
         };
-        for phase in [Kind::Deny, Kind::RateLimit, Kind::Before] {
-            for p in self
-                .policies
-                .iter()
-                .filter(|p| p.kind == phase && self.matches(p, call, capability))
+        // One buffer for every policy's bound values.
+        let mut bound: Vec<Val<'_>> = Vec::new();
+        // Each argument a tool policy binds is looked up once per call.
+        let mut args_seen: Vec<Option<Option<&Value>>> = vec![None; self.arg_names.len()];
+        for &i in &self.order {
+            let p = &self.policies[i];
+            let phase = p.kind;
+            if !self.matches(p, call, capability) {
+                continue;
+            }
             {
                 let step = self.step(
                     p,
@@ -174,6 +190,7 @@ impl Component {
                     (subject, &what),
                     path_params,
                     approvals,
+                    (&mut bound, &mut args_seen),
                 );
                 let (outcome, reason, retry, blocks) = match step {
                     Step::Pass => (Outcome::Allowed, None, None, false),
@@ -201,13 +218,15 @@ impl Component {
                 } else {
                     reason
                 };
-                decisions.push(decide(
-                    &p.id,
-                    p.kind.as_str(),
-                    outcome,
-                    reason.clone(),
-                    retry,
-                ));
+                if record_allowed || outcome != Outcome::Allowed || approval_skipped {
+                    decisions.push(decide(
+                        &p.id,
+                        p.kind.as_str(),
+                        outcome,
+                        reason.clone(),
+                        retry,
+                    ));
+                }
                 if blocks {
                     return Verdict {
                         allowed: false,
@@ -248,12 +267,15 @@ impl Component {
         p: &Policy,
         call: &Call<'a>,
         path_params: PathParams<'_>,
-    ) -> Result<Vec<Val<'a>>, String> {
-        let mut out = Vec::with_capacity(p.bind.len());
-        for (_, arg) in &p.bind {
+        out: &mut Vec<Val<'a>>,
+        args_seen: &mut [Option<Option<&'a Value>>],
+    ) -> Result<(), String> {
+        out.clear();
+        for (n, (_, arg)) in p.bind.iter().enumerate() {
             match call.target {
                 Target::Tool { args, .. } => {
-                    let Some(v) = args.get(arg) else {
+                    let slot = &mut args_seen[p.arg_slots[n]];
+                    let Some(v) = *slot.get_or_insert_with(|| args.get(arg)) else {
                         return Err(format!("trigger-bound argument '{arg}' is missing"));
                     };
                     out.push(match v {
@@ -269,22 +291,23 @@ impl Component {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
-    fn step(
+    #[allow(clippy::too_many_arguments)]
+    fn step<'a>(
         &self,
         p: &Policy,
-        call: &Call<'_>,
+        call: &Call<'a>,
         capability: Option<&str>,
-        (subject, what): (&str, &str),
+        (subject, what): (&str, &dyn Fn() -> String),
         path_params: PathParams<'_>,
         approvals: Approvals,
+        (bound, args_seen): (&mut Vec<Val<'a>>, &mut [Option<Option<&'a Value>>]),
     ) -> Step {
-        let bound = match self.bind(p, call, path_params) {
-            Ok(b) => b,
-            Err(e) => return Step::Fail(e),
-        };
+        if let Err(e) = self.bind(p, call, path_params, bound, args_seen) {
+            return Step::Fail(e);
+        }
         let refs = Bindings {
             bound,
             component: self,
@@ -301,7 +324,7 @@ impl Component {
             Kind::Deny if condition => Step::Deny(
                 p.message
                     .clone()
-                    .unwrap_or_else(|| format!("policy '{}' denied {what}", p.id)),
+                    .unwrap_or_else(|| format!("policy '{}' denied {}", p.id, what())),
             ),
             Kind::Deny => Step::Pass,
             Kind::RateLimit => {
@@ -328,8 +351,12 @@ impl Component {
                     Err(wait) => Step::Limited(
                         p.message.clone().unwrap_or_else(|| {
                             format!(
-                                "policy '{}': rate limit of {} calls per {}s exceeded for {what}; retry in {:.2}s",
-                                p.id, l.rate, l.per, wait
+                                "policy '{}': rate limit of {} calls per {}s exceeded for {}; retry in {:.2}s",
+                                p.id,
+                                l.rate,
+                                l.per,
+                                what(),
+                                wait
                             )
                         }),
                         wait,

@@ -117,37 +117,14 @@ pub trait Refs {
 }
 
 /// Evaluates `e`.
-pub fn eval<'a>(e: &'a Expr, refs: &'a dyn Refs, o: &Options) -> R<Val<'a>> {
+pub fn eval<'a, F: Refs + ?Sized>(e: &'a Expr, refs: &'a F, o: &Options) -> R<Val<'a>> {
     match e {
         Expr::Lit(v) => Ok(Val::J(Cow::Borrowed(v))),
         Expr::Path(p) => Ok(Val::P(Cow::Borrowed(p))),
         Expr::Bound(i) => refs.bound(*i),
         Expr::Input(n) => refs.input(n),
-        Expr::Not(x) => Ok(Val::bool(!eval(x, refs, o)?.truthy())),
-        Expr::And(xs) => {
-            for x in xs {
-                if !eval(x, refs, o)?.truthy() {
-                    return Ok(Val::bool(false));
-                }
-            }
-            Ok(Val::bool(true))
-        }
-        Expr::Or(xs) => {
-            for x in xs {
-                if eval(x, refs, o)?.truthy() {
-                    return Ok(Val::bool(true));
-                }
-            }
-            Ok(Val::bool(false))
-        }
-        Expr::Call(m, recv, arg) => {
-            let r = eval(recv, refs, o)?;
-            let a = eval(arg, refs, o)?;
-            call(*m, &r, &a, o).map(Val::bool)
-        }
-        Expr::Compare(op, l, r) => {
-            let (l, r) = (eval(l, refs, o)?, eval(r, refs, o)?);
-            compare(*op, &l, &r).map(Val::bool)
+        Expr::Not(_) | Expr::And(_) | Expr::Or(_) | Expr::Call(..) | Expr::Compare(..) => {
+            holds(e, refs, o).map(Val::bool)
         }
         Expr::Binop(op, l, r) => {
             let (l, r) = (eval(l, refs, o)?, eval(r, refs, o)?);
@@ -156,9 +133,38 @@ pub fn eval<'a>(e: &'a Expr, refs: &'a dyn Refs, o: &Options) -> R<Val<'a>> {
     }
 }
 
-/// Whether `e` is truthy.
-pub fn holds(e: &Expr, refs: &dyn Refs, o: &Options) -> R<bool> {
-    Ok(eval(e, refs, o)?.truthy())
+/// Whether `e` is truthy. Boolean nodes are decided here without building values (the
+/// same order, short-circuits and errors as [`eval`]).
+pub fn holds<F: Refs + ?Sized>(e: &Expr, refs: &F, o: &Options) -> R<bool> {
+    match e {
+        Expr::Not(x) => Ok(!holds(x, refs, o)?),
+        Expr::And(xs) => {
+            for x in xs {
+                if !holds(x, refs, o)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Expr::Or(xs) => {
+            for x in xs {
+                if holds(x, refs, o)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Expr::Call(m, recv, arg) => {
+            let r = eval(recv, refs, o)?;
+            let a = eval(arg, refs, o)?;
+            call(*m, &r, &a, o)
+        }
+        Expr::Compare(op, l, r) => {
+            let (l, r) = (eval(l, refs, o)?, eval(r, refs, o)?);
+            compare(*op, &l, &r)
+        }
+        _ => Ok(eval(e, refs, o)?.truthy()),
+    }
 }
 
 fn norm<'s>(s: &'s str, o: &Options) -> Cow<'s, str> {

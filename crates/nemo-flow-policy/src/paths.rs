@@ -89,19 +89,28 @@ fn split(p: &str) -> (String, String) {
 
 enum Kind {
     Link,
+    Missing,
     Other,
 }
 
 fn lstat(p: &str) -> Kind {
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.file_type().is_symlink() => Kind::Link,
-        _ => Kind::Other,
+        Ok(_) => Kind::Other,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Kind::Missing,
+        // Another error (permissions, ENOTDIR…): realpath treats it as "not a link".
+        Err(_) => Kind::Other,
     }
 }
 
 struct Walk {
     seen: HashMap<String, Option<String>>,
     symlinks: Symlinks,
+    /// Whether a symlink was met (only then can the result hold a loop).
+    followed: bool,
+    /// Components appended below the first one that does not exist: nothing under a missing
+    /// directory exists either, so those need no `lstat` (only `..` climbs back out).
+    missing_depth: usize,
 }
 
 impl Walk {
@@ -119,6 +128,7 @@ impl Walk {
                 continue;
             }
             if name == ".." {
+                self.missing_depth = self.missing_depth.saturating_sub(1);
                 if path.is_empty() {
                     path = "..".into();
                 } else {
@@ -132,9 +142,22 @@ impl Walk {
                 continue;
             }
             let newpath = join(&path, name);
-            if let Kind::Other = lstat(&newpath) {
+            if self.missing_depth > 0 {
+                self.missing_depth += 1;
                 path = newpath;
                 continue;
+            }
+            match lstat(&newpath) {
+                Kind::Link => self.followed = true,
+                Kind::Missing => {
+                    self.missing_depth = 1;
+                    path = newpath;
+                    continue;
+                }
+                Kind::Other => {
+                    path = newpath;
+                    continue;
+                }
             }
             if self.symlinks == Symlinks::Reject {
                 return Err(PathError::Symlink);
@@ -184,19 +207,35 @@ pub fn resolve(path: &str, symlinks: Symlinks) -> Result<String, PathError> {
     if path.contains('\0') {
         return Err(PathError::Nul);
     }
-    let mut walk = Walk {
-        seen: HashMap::new(),
-        symlinks,
-    };
+    let mut walk = Walk::new(symlinks);
     let (p, _) = walk.join_real(String::new(), path)?;
-    let resolved = abspath(&p)?;
-    // `resolve()` stats the result to turn a loop that `realpath` left in place into an error.
-    if let Err(e) = std::fs::metadata(Path::new(&resolved)) {
-        if e.raw_os_error() == Some(ELOOP) {
-            return Err(PathError::Loop);
+    walk.finish(&p)
+}
+
+impl Walk {
+    fn new(symlinks: Symlinks) -> Self {
+        Self {
+            seen: HashMap::new(),
+            symlinks,
+            followed: false,
+            missing_depth: 0,
         }
     }
-    Ok(resolved)
+
+    /// `abspath` of a walked path, plus the loop check `resolve()` adds: it stats the result
+    /// to turn a loop that `realpath` left in place into an error (without a symlink on the
+    /// way there can be no loop).
+    fn finish(&self, walked: &str) -> Result<String, PathError> {
+        let resolved = abspath(walked)?;
+        if self.followed {
+            if let Err(e) = std::fs::metadata(Path::new(&resolved)) {
+                if e.raw_os_error() == Some(ELOOP) {
+                    return Err(PathError::Loop);
+                }
+            }
+        }
+        Ok(resolved)
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -233,18 +272,32 @@ pub fn contains(
     base: Option<&str>,
     symlinks: Symlinks,
 ) -> Result<bool, PathError> {
-    let target = if is_absolute(candidate) {
-        candidate.to_string()
-    } else {
-        join(base.unwrap_or(root), candidate)
-    };
-    let r = resolve(root, symlinks);
-    let t = resolve(&target, symlinks);
-    match (r, t) {
-        (Ok(r), Ok(t)) => Ok(within(&r, &t)),
-        (Err(e @ (PathError::Loop | PathError::Symlink)), _)
-        | (_, Err(e @ (PathError::Loop | PathError::Symlink))) => Err(e),
-        _ => Ok(false),
+    if root.contains('\0') || candidate.contains('\0') || base.is_some_and(|b| b.contains('\0')) {
+        return Ok(false);
+    }
+    let outcome = (|| {
+        let mut walk = Walk::new(symlinks);
+        let (walked_root, _) = walk.join_real(String::new(), root)?;
+        let r = walk.finish(&walked_root)?;
+        let t = if is_absolute(candidate) || base.is_some() {
+            let target = if is_absolute(candidate) {
+                candidate.to_string()
+            } else {
+                join(base.unwrap_or(root), candidate)
+            };
+            resolve(&target, symlinks)?
+        } else {
+            // realpath walks left to right, so `root/candidate` continues the root's walk
+            // (same links met, same `seen` map): its components are not looked up twice.
+            let (p, _) = walk.join_real(walked_root, candidate)?;
+            walk.finish(&p)?
+        };
+        Ok(within(&r, &t))
+    })();
+    match outcome {
+        Ok(b) => Ok(b),
+        Err(e @ (PathError::Loop | PathError::Symlink)) => Err(e),
+        Err(_) => Ok(false),
     }
 }
 

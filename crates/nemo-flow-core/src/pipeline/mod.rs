@@ -235,9 +235,19 @@ fn run_conditional<T: Clone>(
     entries: &[Entry<T>],
     check: impl Fn(&T) -> Result<Option<String>, CallbackError>,
 ) -> FlowResult<()> {
-    let metadata = JsonText::from_value(metadata);
+    // Unobserved, a guardrail step builds no event: no ids, no clock, no JSON.
+    let observed = !subs.is_empty();
+    let metadata = if observed {
+        JsonText::from_value(metadata)
+    } else {
+        JsonText::NULL
+    };
     for e in entries {
-        let (start, uuid) = stamp();
+        let (start, uuid) = if observed {
+            stamp()
+        } else {
+            (Timestamp(0), Uuid::nil())
+        };
         let guard_event = |cat, ts, data: JsonText| Event {
             scope: Some(ScopeFields {
                 scope_category: cat,
