@@ -111,6 +111,9 @@ struct Walk {
     /// Components appended below the first one that does not exist: nothing under a missing
     /// directory exists either, so those need no `lstat` (only `..` climbs back out).
     missing_depth: usize,
+    /// Paths this walk already found to exist and not be links (a link target that starts
+    /// with the same directories, or a candidate continuing the root, is not looked up twice).
+    plain: Vec<String>,
 }
 
 impl Walk {
@@ -147,6 +150,10 @@ impl Walk {
                 path = newpath;
                 continue;
             }
+            if self.plain.contains(&newpath) {
+                path = newpath;
+                continue;
+            }
             match lstat(&newpath) {
                 Kind::Link => self.followed = true,
                 Kind::Missing => {
@@ -155,6 +162,7 @@ impl Walk {
                     continue;
                 }
                 Kind::Other => {
+                    self.plain.push(newpath.clone());
                     path = newpath;
                     continue;
                 }
@@ -219,6 +227,7 @@ impl Walk {
             symlinks,
             followed: false,
             missing_depth: 0,
+            plain: Vec::new(),
         }
     }
 
