@@ -345,3 +345,26 @@ def test_llm_policy_without_codec_fails_closed_and_evaluate_llm_checks_a_request
         LLM_POLICIES, "prod-chat", {"model": "small-1", "params": {"max_tokens": 2000}, "messages": []}
     )
     assert (d.allowed, [x.policy_id for x in d.decisions if x.decision == "denied"]) == (False, ["token-cap"])
+
+
+async def test_inputs_from_scope_read_the_nearest_agent_scope_data(tmp_path: Any) -> None:
+    inside, other = tmp_path / "inside", tmp_path / "other"
+    cfg = {
+        "inputs_from_scope": True,
+        "inputs": {"workspace": {"type": "path", "value": str(other)}},
+        "tools": {"read_file": {"capability": "fs.read"}},
+        "policies": [
+            {
+                "id": "ws",
+                "kind": "deny",
+                "trigger": {"capability": "fs.read", "bind": {"path": "path"}},
+                "condition": {"not": {"path_within": [{"bound": "path"}, {"input": "workspace"}]}},
+            }
+        ],
+    }
+    policy.activate(cfg)
+    target = {"path": str(inside / "x")}
+    assert not await ran("read_file", target), "outside a scope the config's value applies"
+    with scope.scope("run", ScopeType.Agent, data={"workspace": str(inside)}):
+        with scope.scope("step", ScopeType.Function):
+            assert await ran("read_file", target)
