@@ -20,9 +20,11 @@ pub mod glob;
 pub mod nemoir;
 pub mod paths;
 pub mod rate;
+pub mod validate;
 
-pub use config::{Component, UnknownField, validate};
+pub use config::Component;
 pub use decision::{Decision, Outcome, Verdict};
 pub use diag::{Diagnostic, Level};
 pub use enforce::{InstallError, Installed, install};
 pub use engine::{Approvals, Call, Target};
+pub use validate::{UnknownField, validate};
