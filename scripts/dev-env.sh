@@ -9,9 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -r requirements-dev.txt
-# NemoIR's runtime without its dependencies (litellm and openai pins, ~350 MB): the tests use
-# fake model adapters, so none of them is imported. A requirements file cannot say --no-deps
-# for one package, hence this line.
-.venv/bin/python -m pip install -q --no-deps "nemoir-runtime==0.11.1"
+# Test-only packages installed without their dependencies (see the file for why).
+.venv/bin/python -m pip install -q --no-deps -r requirements-dev-nodeps.txt
 # An optimized build: the test suite and the demo exercise the hot path.
 .venv/bin/maturin develop --release -q

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from otlp_receivers import OtlpHttpReceiver
 
+import nemo_flow
+from nemo_flow import _native
+
 # The loopback provider stub fixture (`stub`), registered here so that it is a plugin before
 # any test module imports it.
 pytest_plugins = ["provider_stub"]
-
-import nemo_flow
-from nemo_flow import _native
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from provider_stub import ProviderStub
 
 
-
 class Weather:
     """A "real" tool that counts how often it really ran."""
 

@@ -15,6 +15,7 @@ mod handles;
 mod json;
 mod llm_types;
 mod plugin;
+mod policy;
 mod registration;
 mod scopes;
 mod types;
@@ -112,6 +113,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<chain::NativeStep>()?;
     m.add_function(wrap_pyfunction!(chain::_register_test_intercept, m)?)?;
     codecs::register(m)?;
+    policy::register(m)?;
     m.add_function(wrap_pyfunction!(scopes::push, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::pop, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::get_handle, m)?)?;

@@ -71,11 +71,37 @@ pub fn check_guardrails(
     request: &mut LazyRequest<'_>,
     metadata: &Value,
 ) -> FlowResult<()> {
+    check_guardrails_with(context, parent_uuid, mark_name, request, metadata, None)
+}
+
+/// [`check_guardrails`] for a call whose codec is known: the annotated request is offered
+/// to native guardrails through [`super::call_info`] when one of them asked for it.
+fn check_guardrails_with(
+    context: &Arc<ScopeNode>,
+    parent_uuid: Uuid,
+    mark_name: Option<&str>,
+    request: &mut LazyRequest<'_>,
+    metadata: &Value,
+    codec: Option<&dyn LlmCodec>,
+) -> FlowResult<()> {
     let entries = visible(context, |m| &m.llm_conditional);
     if entries.is_empty() {
         return Ok(());
     }
     let req = request.get()?;
+    // A request the codec cannot read is left unannotated here; the call fails on it later
+    // (at its start event or its intercepts), as it does without guardrails.
+    let annotated = match codec {
+        Some(c) if super::call_info::annotations_wanted() => c.decode(req).ok(),
+        _ => None,
+    };
+    let _published = super::call_info::publish(super::call_info::CallInfo {
+        context: Arc::clone(context),
+        parent_uuid,
+        metadata: metadata.clone(),
+        llm_name: mark_name.map(Box::from),
+        annotated,
+    });
     let subs = subscribers_for(context);
     let start_data = JsonText::trusted_static(r#"{"kind":"llm_conditional_execution"}"#);
     let result = run_conditional(
@@ -235,7 +261,14 @@ pub fn begin(
     if streaming {
         opts.attributes.0 |= LlmAttributes::STREAMING.0;
     }
-    check_guardrails(context, parent_uuid, Some(name), request, &opts.metadata)?;
+    check_guardrails_with(
+        context,
+        parent_uuid,
+        Some(name),
+        request,
+        &opts.metadata,
+        codec,
+    )?;
     let new_request = request_intercepts(context, name, request, codec)?;
     // With no intercept the request has not been decoded yet. When the start event will
     // record the annotation, decode it now so that a payload the codec cannot read fails the

@@ -2,6 +2,7 @@
 //! conditional guardrails → request intercepts → sanitize + start event → (the binding runs
 //! the execution-intercept chain and the callable) → sanitize + end event.
 
+pub mod call_info;
 pub mod llm;
 pub mod llm_stream;
 pub mod tool;
@@ -228,9 +229,19 @@ fn run_conditional<T: Clone>(
     entries: &[Entry<T>],
     check: impl Fn(&T) -> Result<Option<String>, CallbackError>,
 ) -> FlowResult<()> {
-    let metadata = JsonText::from_value(metadata);
+    // Unobserved, a guardrail step builds no event: no ids, no clock, no JSON.
+    let observed = !subs.is_empty();
+    let metadata = if observed {
+        JsonText::from_value(metadata)
+    } else {
+        JsonText::NULL
+    };
     for e in entries {
-        let (start, uuid) = stamp();
+        let (start, uuid) = if observed {
+            stamp()
+        } else {
+            (Timestamp(0), Uuid::nil())
+        };
         let ids = Ids {
             uuid,
             parent_uuid: Some(parent_uuid),

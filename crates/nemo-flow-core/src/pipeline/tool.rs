@@ -70,10 +70,21 @@ pub fn check_guardrails(
     }
     let args = args.get()?;
     let subs = subscribers_for(context);
-    let start_data = JsonText::trusted(format!(
-        r#"{{"kind":"tool_conditional_execution","target_name":{}}}"#,
-        crate::event::json_str(name)
-    ));
+    let start_data = if subs.is_empty() {
+        JsonText::NULL
+    } else {
+        JsonText::trusted(format!(
+            r#"{{"kind":"tool_conditional_execution","target_name":{}}}"#,
+            crate::event::json_str(name)
+        ))
+    };
+    let _published = super::call_info::publish(super::call_info::CallInfo {
+        context: Arc::clone(context),
+        parent_uuid,
+        metadata: metadata.clone(),
+        llm_name: None,
+        annotated: None,
+    });
     let result = run_conditional(
         context,
         &subs,
