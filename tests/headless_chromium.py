@@ -54,7 +54,8 @@ class Browser:
         for line in self._proc.stderr:  # chromium prints the endpoint once it listens
             if line.startswith("DevTools listening on "):
                 stderr = self._proc.stderr  # keep draining so chromium never blocks on a full pipe
-                threading.Thread(target=stderr.read, daemon=True).start()
+                self._drain = threading.Thread(target=stderr.read, daemon=True)
+                self._drain.start()
                 return connect(line.split(" ", 3)[3].strip(), max_size=None, open_timeout=30, proxy=None, legacy=True)
         raise RuntimeError(f"chromium exited before listening (status {self._proc.wait()})")
 
@@ -122,4 +123,10 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+            # The drain thread ends at EOF once chromium is gone; then the pipe can be closed.
+            drain = getattr(self, "_drain", None)
+            if drain is not None:
+                drain.join(timeout=10)
+            if self._proc.stderr is not None:
+                self._proc.stderr.close()
             self._profile.cleanup()
