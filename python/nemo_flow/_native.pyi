@@ -757,7 +757,8 @@ class SseDecoder:
 
 @final
 class ScopeContext:
-    """Context manager returned by ``scope.scope()``: pushes on enter, pops on exit.
+    """Context manager returned by ``scope.scope()``: pushes on enter, pops on exit; works
+    with ``with`` and ``async with``.
 
     An exception leaving the block is recorded on the end event.
     """
@@ -783,6 +784,16 @@ class ScopeContext:
         traceback: TracebackType | None,
         /,
     ) -> Literal[False]: ...
+    def __aenter__(self) -> Awaitable[ScopeHandle]:
+        """``async with``: the same push as ``with``, as an awaitable that is already done."""
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+        /,
+    ) -> Awaitable[Literal[False]]:
+        """``async with`` exit: the same pop as ``with``."""
 
 def push(
     name: str,

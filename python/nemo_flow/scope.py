@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from ._native import end_detached, event, get_handle, pop, push, start_detached
+from ._native import ScopeContext, end_detached, event, get_handle, pop, push, start_detached
 from ._native import get_handle as current
-from ._scope_context import ScopeContext
 from ._traced import traced
 
 __all__ = [

@@ -286,6 +286,30 @@ impl ScopeContext {
         Ok(h.unbind())
     }
 
+    /// `async with`: the same synchronous push as `with`, handed back as an awaitable that is
+    /// already done (no event-loop round trip).
+    fn __aenter__(&mut self, py: Python<'_>) -> PyResult<Ready> {
+        let handle = self.__enter__(py)?;
+        Ok(Ready {
+            value: handle.into_any(),
+        })
+    }
+
+    /// `async with` exit: the same pop as `__exit__`, as an already-done awaitable.
+    #[pyo3(signature = (exc_type, exc_value, traceback))]
+    fn __aexit__(
+        &mut self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        exc_value: Option<&Bound<'_, PyAny>>,
+        traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Ready> {
+        let suppress = self.__exit__(py, exc_type, exc_value, traceback)?;
+        Ok(Ready {
+            value: pyo3::types::PyBool::new(py, suppress).to_owned().into_any().unbind(),
+        })
+    }
+
     #[pyo3(signature = (exc_type, exc_value, traceback))]
     fn __exit__(
         &mut self,
@@ -423,4 +447,23 @@ pub fn set_thread_scope_stack(py: Python<'_>, stack: &Bound<'_, PyAny>) -> PyRes
         ))
     })?;
     set_current(py, Arc::clone(&s.get().node))
+}
+
+/// An awaitable whose result is already known: `await` returns `value` without suspending.
+#[pyclass(module = "nemo_flow._native", frozen)]
+pub struct Ready {
+    value: Py<PyAny>,
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Err(pyo3::exceptions::PyStopIteration::new_err((
+            self.value.clone_ref(py),
+        )))
+    }
 }
