@@ -5,6 +5,13 @@
 //! Everything here is a pure function over `serde_json::Value` or a small state struct, so the
 //! plugin registration and the execution / stream intercepts that use it stay thin.
 
+pub mod acg;
 pub mod config;
 pub mod diagnostics;
+pub mod hash;
+pub mod ir;
 pub mod jcs;
+pub mod ledger;
+pub mod models;
+pub mod plan;
+pub mod stability;
