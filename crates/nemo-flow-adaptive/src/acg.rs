@@ -26,7 +26,15 @@ pub enum AcgError {
 #[derive(Debug, Clone, Default)]
 struct KeyState {
     learned: KeyWindow,
-    last_request: Option<Observation>,
+    last_request: Option<Sent>,
+}
+
+/// A request as it was sent: its shape, model, and whether it carried cache markers.
+#[derive(Debug, Clone)]
+struct Sent {
+    obs: Observation,
+    model: String,
+    marked: bool,
 }
 
 /// Cache governor state for one agent.
@@ -35,6 +43,7 @@ pub struct AcgState {
     config: AcgConfig,
     keys: HashMap<String, KeyState>,
     aggregate: Option<String>,
+    last_any: Option<Sent>,
 }
 
 /// The first block where a request departs from the exemplar.
@@ -82,8 +91,13 @@ pub struct RequestFacts {
     pub observations: usize,
     /// Where the request departs from the exemplar, if anywhere.
     pub first_mismatch: Option<Mismatch>,
-    /// Whether a request with this key was seen before.
+    /// Whether an earlier request shares a prefix with this one: one with the same learning
+    /// key, else the agent's previous request when at least its first block matches (so a
+    /// changed system prompt is diagnosed as a prefix mismatch, not a cold start).
     pub has_exemplar: bool,
+    /// Whether that request carried cache markers (always true on OpenAI, which caches
+    /// without them).
+    pub exemplar_marked: bool,
     /// Time since that request, ms.
     pub gap_ms: Option<u64>,
     /// Whether the request carries `cache_control` (after planning, if the caller planned).
@@ -136,6 +150,7 @@ impl AcgState {
             config,
             keys: HashMap::new(),
             aggregate: None,
+            last_any: None,
         }
     }
 
@@ -216,22 +231,31 @@ impl AcgState {
         now_ms: u64,
     ) -> RequestFacts {
         let key = ir.learning_key();
-        let state = self.keys.get(&key);
-        let exemplar = state.and_then(|s| s.last_request.as_ref());
+        let leading = |e: &Sent| {
+            ir.blocks
+                .iter()
+                .zip(&e.obs.spans)
+                .take_while(|(b, (id, h, _))| b.span_id == *id && b.hash == *h)
+                .count()
+        };
+        let exemplar = self
+            .keys
+            .get(&key)
+            .and_then(|s| s.last_request.as_ref())
+            .or_else(|| {
+                self.last_any
+                    .as_ref()
+                    .filter(|e| e.model == ir.model && leading(e) > 0)
+            });
         let mut matched = 0;
         let mut first_mismatch = None;
         if let Some(ex) = exemplar {
-            matched = ir
-                .blocks
-                .iter()
-                .zip(&ex.spans)
-                .take_while(|(b, (id, h, _))| b.span_id == *id && b.hash == *h)
-                .count();
-            if matched < ex.spans.len() {
+            matched = leading(ex);
+            if matched < ex.obs.spans.len() {
                 first_mismatch = Some(Mismatch {
                     index: matched,
                     span_id: ir.blocks.get(matched).map(|b| b.span_id.clone()),
-                    expected_span_id: ex.spans.get(matched).map(|s| s.0.clone()),
+                    expected_span_id: ex.obs.spans.get(matched).map(|s| s.0.clone()),
                 });
             }
         }
@@ -256,7 +280,9 @@ impl AcgState {
             observations: profile.map_or(0, |p| p.observations),
             first_mismatch,
             has_exemplar: exemplar.is_some(),
-            gap_ms: exemplar.map(|e| now_ms.saturating_sub(e.at_ms)),
+            exemplar_marked: ir.surface != Surface::AnthropicMessages
+                || exemplar.is_some_and(|e| e.marked),
+            gap_ms: exemplar.map(|e| now_ms.saturating_sub(e.obs.at_ms)),
             has_cache_control: ir.blocks.iter().any(|b| b.has_cache_control)
                 || plan.is_some_and(|p| !p.breakpoints.is_empty()),
             ttl_ms: planned_ttl.map_or(plan::Ttl::FiveMinutes.millis(), plan::Ttl::millis),
@@ -264,9 +290,16 @@ impl AcgState {
         }
     }
 
-    /// Keeps `ir` as its key's exemplar (call after [`Self::request_facts`]).
-    pub fn note_request(&mut self, ir: &PromptIr, at_ms: u64) {
-        let st = self.keys.entry(ir.learning_key()).or_default();
-        st.last_request = Some(Observation::of(ir, at_ms));
+    /// Keeps `ir` (with the `plan` applied to it, if any) as its key's and the agent's
+    /// exemplar; call after [`Self::request_facts`].
+    pub fn note_request(&mut self, ir: &PromptIr, plan: Option<&CachePlan>, at_ms: u64) {
+        let sent = Sent {
+            obs: Observation::of(ir, at_ms),
+            model: ir.model.clone(),
+            marked: ir.blocks.iter().any(|b| b.has_cache_control)
+                || plan.is_some_and(|p| !p.breakpoints.is_empty()),
+        };
+        self.last_any = Some(sent.clone());
+        self.keys.entry(ir.learning_key()).or_default().last_request = Some(sent);
     }
 }

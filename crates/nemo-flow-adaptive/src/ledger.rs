@@ -107,6 +107,8 @@ impl MissReason {
         }
         match f.surface {
             Surface::AnthropicMessages if !f.has_cache_control => Self::UnsupportedFeature,
+            // The previous request wrote nothing: this one is the first write.
+            Surface::AnthropicMessages if !f.exemplar_marked => Self::ColdStart,
             Surface::AnthropicMessages => Self::Evicted,
             _ => Self::RoutingMismatch,
         }
