@@ -150,10 +150,10 @@ fn mark(obj: Option<&mut Value>, ttl: Option<Ttl>) {
 }
 
 /// A string content as one text block carrying the marker.
-fn text_block(text: &Value, ttl: Option<Ttl>) -> Value {
+fn text_block(text: Value, ttl: Option<Ttl>) -> Value {
     let mut m = Map::new();
     m.insert("type".into(), json!("text"));
-    m.insert("text".into(), text.clone());
+    m.insert("text".into(), text);
     m.insert("cache_control".into(), marker(ttl));
     Value::Array(vec![Value::Object(m)])
 }
@@ -170,7 +170,7 @@ pub(super) fn apply(req: &mut Value, ir: &PromptIr, plan: &CachePlan) {
             }
             Loc::System(None) => {
                 if let Some(s) = req.get_mut("system").filter(|s| s.is_string()) {
-                    *s = text_block(s, plan.ttl);
+                    *s = text_block(s.take(), plan.ttl);
                 }
             }
             Loc::Message(m, Some(p)) => mark(
@@ -182,7 +182,7 @@ pub(super) fn apply(req: &mut Value, ir: &PromptIr, plan: &CachePlan) {
                     .pointer_mut(&format!("/messages/{m}/content"))
                     .filter(|c| c.is_string())
                 {
-                    *c = text_block(c, plan.ttl);
+                    *c = text_block(c.take(), plan.ttl);
                 }
             }
             _ => {}
