@@ -174,9 +174,7 @@ impl PromptIr {
                     .unwrap_or("");
                 b.push(
                     format!("tools-{i}-{name}"),
-                    "tools",
-                    ContentType::ToolSchema,
-                    Provenance::Developer,
+                    ("tools", ContentType::ToolSchema, Provenance::Developer),
                     t,
                     Loc::Tool(i),
                     true,
@@ -193,9 +191,11 @@ impl PromptIr {
         {
             b.push(
                 "schema-0".into(),
-                "schema",
-                ContentType::StructuredOutput,
-                Provenance::Developer,
+                (
+                    "schema",
+                    ContentType::StructuredOutput,
+                    Provenance::Developer,
+                ),
                 s,
                 Loc::ResponseSchema,
                 false,
@@ -207,9 +207,7 @@ impl PromptIr {
                     Some(sys @ Value::String(s)) if !s.is_empty() => {
                         b.push(
                             "system-0".into(),
-                            "system",
-                            ContentType::Text,
-                            Provenance::System,
+                            ("system", ContentType::Text, Provenance::System),
                             sys,
                             Loc::System(None),
                             true,
@@ -219,9 +217,7 @@ impl PromptIr {
                         for (i, p) in parts.iter().enumerate() {
                             b.push(
                                 format!("system-{i}"),
-                                "system",
-                                ContentType::Text,
-                                Provenance::System,
+                                ("system", ContentType::Text, Provenance::System),
                                 p,
                                 Loc::System(Some(i)),
                                 is_cacheable_part(p),
@@ -237,9 +233,7 @@ impl PromptIr {
                 if let Some(ins) = o.get("instructions").filter(|v| v.is_string()) {
                     b.push(
                         "system-0".into(),
-                        "system",
-                        ContentType::Text,
-                        Provenance::System,
+                        ("system", ContentType::Text, Provenance::System),
                         ins,
                         Loc::Instructions,
                         false,
@@ -249,9 +243,7 @@ impl PromptIr {
                     Value::String(_) => {
                         b.push(
                             "user-0".into(),
-                            "user",
-                            ContentType::Text,
-                            Provenance::User,
+                            ("user", ContentType::Text, Provenance::User),
                             &o["input"],
                             Loc::Message(0, None),
                             false,
@@ -345,17 +337,16 @@ fn static_role(r: &str) -> &'static str {
 }
 
 impl Builder {
-    #[allow(clippy::too_many_arguments)]
+    /// Adds the block `v` at `loc`; `kind` is `(role, content type, provenance)`.
     fn push(
         &mut self,
         span_id: String,
-        role: &'static str,
-        content_type: ContentType,
-        provenance: Provenance,
+        kind: (&'static str, ContentType, Provenance),
         v: &Value,
         loc: Loc,
         cacheable: bool,
     ) {
+        let (role, content_type, provenance) = kind;
         let mut h = ContentHasher::default();
         // Schemas hash canonically: key order is not a change, since the planners rewrite
         // them to canonical order anyway.
@@ -393,9 +384,7 @@ impl Builder {
                     let name = msg.get("name").and_then(Value::as_str).unwrap_or("");
                     self.push(
                         format!("assistant-{m}-{name}"),
-                        "assistant",
-                        ContentType::StructuredOutput,
-                        Provenance::Tool,
+                        ("assistant", ContentType::StructuredOutput, Provenance::Tool),
                         msg,
                         Loc::Message(m, None),
                         false,
@@ -406,9 +395,7 @@ impl Builder {
                     let id = msg.get("call_id").and_then(Value::as_str).unwrap_or("");
                     self.push(
                         format!("tool-{m}-{id}"),
-                        "tool",
-                        ContentType::ToolResult,
-                        Provenance::Tool,
+                        ("tool", ContentType::ToolResult, Provenance::Tool),
                         msg,
                         Loc::Message(m, None),
                         false,
@@ -434,9 +421,7 @@ impl Builder {
                 Some(c @ Value::String(_)) => {
                     self.push(
                         format!("{role}-{m}{suffix}"),
-                        role,
-                        ct,
-                        prov,
+                        (role, ct, prov),
                         c,
                         Loc::Message(m, None),
                         true,
@@ -463,9 +448,7 @@ impl Builder {
                         };
                         self.push(
                             id,
-                            role,
-                            pct,
-                            pprov,
+                            (role, pct, pprov),
                             part,
                             Loc::Message(m, Some(p)),
                             is_cacheable_part(part),
@@ -482,9 +465,7 @@ impl Builder {
                         .unwrap_or("");
                     self.push(
                         format!("{role}-{m}.tc{k}-{name}"),
-                        role,
-                        ContentType::StructuredOutput,
-                        Provenance::Tool,
+                        (role, ContentType::StructuredOutput, Provenance::Tool),
                         call,
                         Loc::ToolCall(m, k),
                         false,

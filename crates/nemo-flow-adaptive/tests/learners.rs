@@ -11,6 +11,25 @@ use nemo_flow_adaptive::learn::runs::{Kind, LifecycleEvent, Phase, RunRecord, Ru
 use nemo_flow_adaptive::state::{InMemoryBackend, Slot, StateBackend};
 use serde_json::{Value, json};
 
+fn event(
+    phase: Phase,
+    kind: Kind,
+    uuid: &str,
+    parent: Option<&str>,
+    name: &str,
+    t: u64,
+) -> LifecycleEvent {
+    LifecycleEvent {
+        phase,
+        kind,
+        uuid: uuid.into(),
+        parent_uuid: parent.map(Into::into),
+        name: name.into(),
+        timestamp_ms: t,
+        data: None,
+    }
+}
+
 /// Builds event scripts.
 struct Script {
     tracker: RunTracker,
@@ -25,71 +44,41 @@ impl Script {
         }
     }
 
-    fn ev(
-        &mut self,
-        phase: Phase,
-        kind: Kind,
-        uuid: &str,
-        parent: Option<&str>,
-        name: &str,
-        t: u64,
-        data: Option<Value>,
-    ) {
-        let ev = LifecycleEvent {
-            phase,
-            kind,
-            uuid: uuid.into(),
-            parent_uuid: parent.map(Into::into),
-            name: name.into(),
-            timestamp_ms: t,
-            data,
-        };
+    fn feed(&mut self, ev: LifecycleEvent) {
         if let Some(run) = self.tracker.feed(ev) {
             self.finished.push(run);
         }
     }
 
     fn start(&mut self, kind: Kind, uuid: &str, parent: Option<&str>, name: &str, t: u64) {
-        self.ev(Phase::Start, kind, uuid, parent, name, t, None);
+        self.feed(event(Phase::Start, kind, uuid, parent, name, t));
     }
 
     fn end(&mut self, kind: Kind, uuid: &str, t: u64) {
-        self.ev(Phase::End, kind, uuid, None, "", t, None);
+        self.feed(event(Phase::End, kind, uuid, None, "", t));
     }
 
-    /// An LLM call `[t0, t1]` producing `out` tokens and `tools` tool calls.
+    /// An LLM call over `(start, end)` producing `out` tokens and `tools` tool calls.
     fn llm(
         &mut self,
         uuid: &str,
         parent: &str,
-        t0: u64,
-        t1: u64,
+        (t0, t1): (u64, u64),
         out: u64,
         tools: usize,
         request: Option<Value>,
     ) {
-        self.ev(
-            Phase::Start,
-            Kind::Llm,
-            uuid,
-            Some(parent),
-            "chat",
-            t0,
-            request,
-        );
+        let mut start = event(Phase::Start, Kind::Llm, uuid, Some(parent), "chat", t0);
+        start.data = request;
+        self.feed(start);
         let calls: Vec<Value> = (0..tools)
             .map(|i| json!({"id": format!("c{i}"), "type": "function"}))
             .collect();
-        let resp = json!({"model": "gpt-4.1", "choices": [{"message": {"tool_calls": calls}}], "usage": {"completion_tokens": out}});
-        self.ev(
-            Phase::End,
-            Kind::Llm,
-            uuid,
-            Some(parent),
-            "chat",
-            t1,
-            Some(resp),
+        let mut end = event(Phase::End, Kind::Llm, uuid, Some(parent), "chat", t1);
+        end.data = Some(
+            json!({"model": "gpt-4.1", "choices": [{"message": {"tool_calls": calls}}], "usage": {"completion_tokens": out}}),
         );
+        self.feed(end);
     }
 }
 
@@ -126,7 +115,7 @@ fn nested_agents_and_functions_belong_to_the_outer_run() {
     s.start(Kind::Agent, "run", None, "planner", 0);
     s.start(Kind::Function, "f", Some("run"), "plan_step", 1);
     s.start(Kind::Agent, "sub", Some("f"), "critic", 2);
-    s.llm("l1", "sub", 3, 9, 40, 0, None);
+    s.llm("l1", "sub", (3, 9), 40, 0, None);
     s.end(Kind::Agent, "sub", 10);
     assert!(s.finished.is_empty(), "a nested agent does not end the run");
     s.start(Kind::Tool, "open", Some("f"), "never_ends", 11);
@@ -206,9 +195,16 @@ fn tool_parallelism_groups_overlapping_tools() {
 
 fn three_call_run(s: &mut Script, id: &str, t: u64, outs: [u64; 3]) {
     s.start(Kind::Agent, id, None, "writer", t);
-    s.llm(&format!("{id}-1"), id, t, t + 100, outs[0], 2, None);
-    s.llm(&format!("{id}-2"), id, t + 400, t + 500, outs[1], 0, None);
-    s.llm(&format!("{id}-3"), id, t + 1000, t + 1100, outs[2], 0, None);
+    s.llm(&format!("{id}-1"), id, (t, t + 100), outs[0], 2, None);
+    s.llm(&format!("{id}-2"), id, (t + 400, t + 500), outs[1], 0, None);
+    s.llm(
+        &format!("{id}-3"),
+        id,
+        (t + 1000, t + 1100),
+        outs[2],
+        0,
+        None,
+    );
     s.end(Kind::Agent, id, t + 1200);
 }
 
@@ -299,9 +295,9 @@ fn acg_learner_observes_llm_requests_of_a_run() {
     let mut s = Script::new();
     s.start(Kind::Agent, "r", None, "a", 0);
     let req = json!({"model": "gpt-4.1", "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]});
-    s.llm("l1", "r", 0, 10, 5, 0, Some(req.clone()));
-    s.llm("l2", "r", 20, 30, 5, 0, Some(req));
-    s.llm("l3", "r", 40, 50, 5, 0, None);
+    s.llm("l1", "r", (0, 10), 5, 0, Some(req.clone()));
+    s.llm("l2", "r", (20, 30), 5, 0, Some(req));
+    s.llm("l3", "r", (40, 50), 5, 0, None);
     s.end(Kind::Agent, "r", 60);
     let mut acg = AcgState::new(AcgConfig::default());
     assert_eq!(observe_acg(&mut acg, &s.finished[0]), 2);
