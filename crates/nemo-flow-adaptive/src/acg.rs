@@ -57,6 +57,13 @@ pub struct Mismatch {
     pub expected_span_id: Option<String>,
 }
 
+impl Mismatch {
+    /// `{index, span_id, expected_span_id}`.
+    pub fn to_json(&self) -> Value {
+        json!({"index": self.index, "span_id": self.span_id, "expected_span_id": self.expected_span_id})
+    }
+}
+
 /// What is known about a request's cacheability before it is sent
 /// (`build_cache_request_facts`).
 #[derive(Debug, Clone, PartialEq)]
@@ -126,8 +133,7 @@ impl RequestFacts {
             "matched_prefix_tokens": self.matched_prefix_tokens,
             "min_cacheable_tokens": self.min_cacheable_tokens,
             "observations": self.observations,
-            "first_mismatch": self.first_mismatch.as_ref().map(|m| json!({
-                "index": m.index, "span_id": m.span_id, "expected_span_id": m.expected_span_id})),
+            "first_mismatch": self.first_mismatch.as_ref().map(Mismatch::to_json),
             "gap_ms": self.gap_ms,
             "has_cache_control": self.has_cache_control,
             "timestamp_ms": self.timestamp_ms,

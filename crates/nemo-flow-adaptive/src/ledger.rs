@@ -188,8 +188,7 @@ impl LedgerTotals {
             "cache_creation_tokens": self.cache_creation_tokens,
             "cost_saved_usd": self.cost_saved_usd,
             "misses": self.misses,
-            "last_mismatch": self.last_mismatch.as_ref().map(|m| json!({
-                "index": m.index, "span_id": m.span_id, "expected_span_id": m.expected_span_id})),
+            "last_mismatch": self.last_mismatch.as_ref().map(Mismatch::to_json),
         })
     }
 }

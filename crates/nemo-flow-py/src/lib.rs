@@ -2,6 +2,7 @@
 //! Python callables as core callbacks and exposes pyclasses; the runtime's semantics live in
 //! the core crate.
 
+mod adaptive;
 mod annotated_fields;
 mod callbacks;
 mod calls;
@@ -106,6 +107,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<calls::ToolCall>()?;
     m.add_class::<calls::LlmCall>()?;
     codecs::register(m)?;
+    adaptive::register(m)?;
     m.add_function(wrap_pyfunction!(scopes::push, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::pop, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::get_handle, m)?)?;
