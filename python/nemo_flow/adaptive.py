@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypeAlias, TypedDict
 
 from ._native import CacheGovernor, adaptive_validate_config, canonical_json
 from ._types import JsonValue, UnsupportedBehavior
@@ -40,9 +40,9 @@ __all__ = [
 
 ADAPTIVE_PLUGIN_KIND = "adaptive"
 
-Learner = Literal["latency_sensitivity", "tool_parallelism", "acg"]
-ParallelismMode = Literal["observe_only", "inject_hints", "schedule"]
-AcgProvider = Literal["anthropic", "openai", "passthrough"]
+Learner: TypeAlias = Literal["latency_sensitivity", "tool_parallelism", "acg"]
+ParallelismMode: TypeAlias = Literal["observe_only", "inject_hints", "schedule"]
+AcgProvider: TypeAlias = Literal["anthropic", "openai", "passthrough"]
 
 
 class _ConfigDiagnosticRequired(TypedDict):
