@@ -20,6 +20,7 @@ __all__ = [
     "AtofExporter",
     "AtofExporterConfig",
     "AtofExporterMode",
+    "CacheGovernor",
     "ConfigError",
     "GuardrailRejected",
     "LLMAttributes",
@@ -55,6 +56,8 @@ __all__ = [
     "_register_test_intercept",
     "_restart_exporters_after_fork",
     "_scope_var",
+    "adaptive_validate_config",
+    "canonical_json",
     "clear_global",
     "create_scope_stack",
     "deregister",
@@ -1253,3 +1256,36 @@ def policy_register_approver(name: str, call: Callable[[str, dict[str, Any]], An
 def policy_deregister_approver(name: str) -> bool: ...
 def policy_activate(config: Mapping[str, Any], name: str) -> dict[str, Any]: ...
 def policy_deactivate(name: str) -> bool: ...
+
+# Adaptive component (nemo-flow-adaptive): config validation and the cache governor.
+
+def adaptive_validate_config(
+    config: Mapping[str, Any], policy: Mapping[str, str] | None = None
+) -> list[dict[str, str]]:
+    """Diagnostics (``{level, code, message, component, field?}``) of an ``adaptive`` config."""
+
+def canonical_json(value: Json) -> str:
+    """The RFC 8785 canonical JSON text of ``value``."""
+
+@final
+class CacheGovernor:
+    """The adaptive cache governor (prompt IR, stability, provider planners) and its ledger."""
+
+    def __new__(cls, acg: Mapping[str, Any] | None = None) -> Self: ...
+    @property
+    def provider(self) -> str: ...
+    def govern(self, request: Mapping[str, Any]) -> tuple[JsonObject, JsonObject]: ...
+    def observe(self, request: Mapping[str, Any], timestamp_ms: int) -> bool: ...
+    def build_cache_request_facts(
+        self, *, request_id: str, request: Mapping[str, Any], agent_id: str, timestamp_ms: int
+    ) -> JsonObject | None: ...
+    def record_usage(self, request_id: str, usage: Mapping[str, Any]) -> JsonObject | None: ...
+    def cache_report(self) -> JsonObject: ...
+    def set_price(
+        self,
+        pattern: str,
+        input_per_mtok: float,
+        cache_read_multiplier: float,
+        cache_write_5m_multiplier: float = 1.25,
+        cache_write_1h_multiplier: float = 2.0,
+    ) -> None: ...

@@ -2,6 +2,7 @@
 //! Python callables as core callbacks and exposes pyclasses; the runtime's semantics live in
 //! the core crate.
 
+mod adaptive;
 mod annotated_fields;
 mod callbacks;
 mod calls;
@@ -113,6 +114,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<chain::NativeStep>()?;
     m.add_function(wrap_pyfunction!(chain::_register_test_intercept, m)?)?;
     codecs::register(m)?;
+    adaptive::register(m)?;
     policy::register(m)?;
     m.add_function(wrap_pyfunction!(scopes::push, m)?)?;
     m.add_function(wrap_pyfunction!(scopes::pop, m)?)?;
