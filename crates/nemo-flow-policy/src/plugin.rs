@@ -10,7 +10,7 @@ use nemo_flow_core::plugin::{
     self, Behavior, ComponentConfig, ConfigPolicy, Diagnostic, Level, Plugin, PluginContext,
 };
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::diag;
 use crate::enforce;
@@ -48,6 +48,15 @@ fn to_plugin(d: diag::Diagnostic) -> Diagnostic {
     }
 }
 
+/// `field: message; …`, for an activation error.
+fn describe(diags: &[diag::Diagnostic]) -> String {
+    let each: Vec<String> = diags
+        .iter()
+        .map(|d| format!("{}: {}", d.field, d.message))
+        .collect();
+    each.join("; ")
+}
+
 fn registration(e: FlowError) -> CallbackError {
     CallbackError::new("RegistrationError", e.to_string())
 }
@@ -66,24 +75,18 @@ impl Plugin for PolicyPlugin {
     }
 
     fn register(&self, config: &ComponentConfig, ctx: &PluginContext) -> Result<(), CallbackError> {
+        // `validate` ran first and refused errors; this only compiles. An unknown approver
+        // is found only now (approvers are registered from code).
         let (c, _) = validate(&Value::Object(config.clone()), unknown_field(&ctx.policy()))
             .map_err(|d| {
-                let why: Vec<String> = d
-                    .iter()
-                    .map(|d| format!("{}: {}", d.field, d.message))
-                    .collect();
                 CallbackError::new(
                     "ConfigError",
-                    format!("invalid policy config: {}", why.join("; ")),
+                    format!("invalid policy config: {}", describe(&d)),
                 )
             })?;
         let missing = enforce::activation_diagnostics(&c);
         if !missing.is_empty() {
-            let why: Vec<String> = missing
-                .iter()
-                .map(|d| format!("{}: {}", d.field, d.message))
-                .collect();
-            return Err(CallbackError::new("RegistrationError", why.join("; ")));
+            return Err(CallbackError::new("RegistrationError", describe(&missing)));
         }
         if c.has_tool_policies() {
             let g = enforce::tool_guardrail(Arc::clone(&c));
@@ -93,9 +96,9 @@ impl Plugin for PolicyPlugin {
         if c.has_llm_policies() {
             // The LLM guardrail binds from the annotated request, which the core decodes
             // only while someone demands it; the demand ends with the component.
-            let demand = Mutex::new(Some(call_info::demand_annotations()));
+            let demand = call_info::demand_annotations();
             ctx.add_cleanup("annotations", move || {
-                drop(demand.lock().unwrap_or_else(|e| e.into_inner()).take());
+                drop(demand);
                 Ok(())
             })
             .map_err(registration)?;
