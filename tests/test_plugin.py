@@ -43,7 +43,7 @@ def _clean_plugins() -> Iterator[None]:
     yield
     plugin.clear()
     for k in plugin.list_kinds():
-        if k != "observability":
+        if k not in ("observability", "policy"):
             plugin.deregister(k)
 
 

@@ -2,8 +2,11 @@
 LLM policies with NemoIR's expression semantics, compiled once in Rust and enforced as
 conditional-execution guardrails; every decision is a ``policy.decision`` mark.
 
-``activate``/``deactivate`` install a component directly; they are what the plugin
-system's ``policy`` kind calls. See docs/policy.md for the config schema.
+The recommended way to install a component is the plugin system's ``policy`` kind
+(:data:`POLICY_PLUGIN_KIND`, e.g. ``plugin.initialize_sync({"components": [{"kind": "policy",
+"config": ...}]})``): validated by ``plugin.validate``, listed in the activation report and undone
+by ``plugin.clear()``. ``activate``/``deactivate`` install one directly, outside any plugin
+configuration. See docs/policy.md for the config schema.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from . import _native
 from ._native import ConfigError
 
 __all__ = [
+    "POLICY_PLUGIN_KIND",
     "BacktestFinding",
     "BacktestReport",
     "Decision",
@@ -42,6 +46,9 @@ __all__ = [
     "register_approver",
     "validate",
 ]
+
+POLICY_PLUGIN_KIND = "policy"
+"""The plugin component kind that installs a policy component from a plugin configuration."""
 
 Approver = Callable[[str, dict[str, Any]], "bool | Awaitable[bool]"]
 
@@ -268,8 +275,9 @@ def activate(config: Mapping[str, Any], *, name: str = "policy") -> dict[str, An
     """Install a policy component from ``config`` under ``name`` (its guardrails are named
     ``nemo_flow.policy:<name>`` and ``…:<name>.llm``). All or nothing: on any diagnostic
     error, or an approver that is not registered, raises :class:`PolicyConfigError` and
-    registers nothing. Returns what was registered and the warnings. The plugin system's
-    ``policy`` kind calls this; until it exists, call it directly."""
+    registers nothing. Returns what was registered and the warnings. Prefer a plugin
+    component of kind :data:`POLICY_PLUGIN_KIND`, which the plugin report lists and
+    ``plugin.clear()`` undoes."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name: expected a non-empty string, got {name!r}")
     report = _checked(_native.policy_activate(_config(config), name))

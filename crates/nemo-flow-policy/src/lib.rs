@@ -19,6 +19,7 @@ pub mod expr;
 pub mod glob;
 pub mod nemoir;
 pub mod paths;
+pub mod plugin;
 pub mod rate;
 pub mod validate;
 

@@ -436,6 +436,7 @@ fn plugin_active_config(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
 /// Adds the plugin functions and class; registers the built-in component kinds.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     nemo_flow_export::observability::register_builtin();
+    nemo_flow_policy::plugin::register_builtin();
     m.add_class::<PyPluginContext>()?;
     m.add_function(wrap_pyfunction!(plugin_register, m)?)?;
     m.add_function(wrap_pyfunction!(plugin_deregister, m)?)?;
