@@ -8,6 +8,14 @@ module only builds dicts and re-exports.
 
 Sections of ``AdaptiveConfig`` left as ``None`` are disabled; ``telemetry`` and ``acg`` need
 ``state``.
+
+Example:
+    >>> from nemo_flow.adaptive import AdaptiveConfig, BackendSpec, StateConfig, validate_config
+    >>> validate_config(AdaptiveConfig(state=StateConfig(BackendSpec.in_memory())))
+    {'diagnostics': []}
+    >>> from nemo_flow.adaptive import canonical_json  # RFC 8785: sorted keys, shortest numbers
+    >>> canonical_json({"b": 1, "a": [1.0, "é", 1e21]})
+    '{"a":[1,"é",1e+21],"b":1}'
 """
 
 from __future__ import annotations
