@@ -306,7 +306,10 @@ impl ScopeContext {
     ) -> PyResult<Ready> {
         let suppress = self.__exit__(py, exc_type, exc_value, traceback)?;
         Ok(Ready {
-            value: pyo3::types::PyBool::new(py, suppress).to_owned().into_any().unbind(),
+            value: pyo3::types::PyBool::new(py, suppress)
+                .to_owned()
+                .into_any()
+                .unbind(),
         })
     }
 
@@ -462,8 +465,8 @@ impl Ready {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        Err(pyo3::exceptions::PyStopIteration::new_err((
-            self.value.clone_ref(py),
-        )))
+        Err(pyo3::exceptions::PyStopIteration::new_err((self
+            .value
+            .clone_ref(py),)))
     }
 }
