@@ -47,6 +47,7 @@ __all__ = [
     "ToolAttributes",
     "ToolCall",
     "ToolHandle",
+    "__version__",
     "_scope_var",
     "clear_global",
     "create_scope_stack",
@@ -967,6 +968,9 @@ def subscriber_error_count() -> int:
 def flush(timeout: float | None = None) -> bool:
     """Drain every exporter's buffer; return whether all finished within ``timeout`` seconds."""
 
+__version__: str
+"""The package version, compiled in from the Cargo workspace version."""
+
 _scope_var: ContextVar[ScopeHandle | None]
 
 # --- exporters -------------------------------------------------------------------------------
@@ -996,9 +1000,11 @@ class AtofExporterConfig:
         queue_capacity: int | None = None,
     ) -> Self: ...
     @property
-    def queue_capacity(self) -> int: ...
+    def queue_capacity(self) -> int:
+        """Return how many events the exporter's queue holds before it drops."""
     @property
-    def path(self) -> str: ...
+    def path(self) -> str:
+        """Return the file the exporter writes: ``output_directory`` joined with ``filename``."""
 
 @final
 class AtofExporter:
@@ -1006,19 +1012,29 @@ class AtofExporter:
 
     def __new__(cls, config: AtofExporterConfig | None = None) -> Self: ...
     @property
-    def path(self) -> str: ...
-    def register(self, name: str) -> None: ...
-    def deregister(self, name: str) -> bool: ...
-    def force_flush(self, timeout_millis: int | None = None) -> bool: ...
-    def shutdown(self, timeout_millis: int | None = None) -> bool: ...
+    def path(self) -> str:
+        """Return the file this exporter writes."""
+    def register(self, name: str) -> None:
+        """Register this exporter as a global event subscriber under ``name``."""
+    def deregister(self, name: str) -> bool:
+        """Deregister ``name``; return whether a subscriber was removed."""
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Write every queued event; return ``False`` if some were not written within the timeout
+        (default: the config's). Raises ``OSError`` when a write failed."""
+    def shutdown(self, timeout_millis: int | None = None) -> bool:
+        """Flush, close the file and stop the worker; later events are dropped and counted."""
     @property
-    def dropped_events(self) -> int: ...
+    def dropped_events(self) -> int:
+        """Return how many events were dropped (queue full or exporter shut down)."""
     @property
-    def exported_events(self) -> int: ...
+    def exported_events(self) -> int:
+        """Return how many events were written."""
     @property
-    def failed_events(self) -> int: ...
+    def failed_events(self) -> int:
+        """Return how many events could not be written."""
     @property
-    def emitted_events(self) -> int: ...
+    def emitted_events(self) -> int:
+        """Return how many events this exporter has received."""
 
 @final
 class AtifExporter:
@@ -1034,13 +1050,19 @@ class AtifExporter:
         tool_definitions: list[JsonObject] | None = None,
         extra: Json | None = None,
     ) -> Self: ...
-    def register(self, name: str) -> None: ...
-    def deregister(self, name: str) -> bool: ...
-    def export(self) -> JsonObject: ...
-    def export_json(self) -> str: ...
-    def clear(self) -> None: ...
+    def register(self, name: str) -> None:
+        """Register this exporter as a global event subscriber under ``name``."""
+    def deregister(self, name: str) -> bool:
+        """Deregister ``name``; return whether a subscriber was removed."""
+    def export(self) -> JsonObject:
+        """Return the collected events as an ATIF v1.6 trajectory object."""
+    def export_json(self) -> str:
+        """Return the collected events as an ATIF v1.6 trajectory JSON string."""
+    def clear(self) -> None:
+        """Forget the collected events; the registration stays."""
     @property
-    def dropped_events(self) -> int: ...
+    def dropped_events(self) -> int:
+        """Return how many events were dropped because the exporter was full."""
 
 class _OtlpConfig:
     transport: str
@@ -1056,33 +1078,50 @@ class _OtlpConfig:
     export_timeout_millis: int
     def __new__(cls) -> Self: ...
     @property
-    def disabled(self) -> bool: ...
+    def disabled(self) -> bool:
+        """Return whether ``OTEL_SDK_DISABLED=true`` turned the subscriber off."""
     @property
-    def headers(self) -> dict[str, str]: ...
+    def headers(self) -> dict[str, str]:
+        """Return a copy of the extra OTLP request headers."""
     @property
-    def resource_attributes(self) -> dict[str, str]: ...
-    def set_header(self, key: str, value: str) -> None: ...
-    def set_resource_attribute(self, key: str, value: str) -> None: ...
+    def resource_attributes(self) -> dict[str, str]:
+        """Return a copy of the extra resource attributes."""
+    def set_header(self, key: str, value: str) -> None:
+        """Set one OTLP request header."""
+    def set_resource_attribute(self, key: str, value: str) -> None:
+        """Set one resource attribute."""
 
 class _OtlpSubscriber:
-    def register(self, name: str) -> None: ...
-    def deregister(self, name: str) -> bool: ...
-    def force_flush(self, timeout_millis: int | None = None) -> bool: ...
-    def shutdown(self, timeout_millis: int | None = None) -> bool: ...
+    def register(self, name: str) -> None:
+        """Register this subscriber as a global event subscriber under ``name``."""
+    def deregister(self, name: str) -> bool:
+        """Deregister ``name``; return whether a subscriber was removed."""
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Export every finished span; return ``False`` if some were not delivered within the timeout
+        (default: the config's ``timeout_millis``); ``last_error`` says why."""
+    def shutdown(self, timeout_millis: int | None = None) -> bool:
+        """Close spans still open, flush and stop; later events are dropped and counted."""
     @property
-    def dropped_events(self) -> int: ...
+    def dropped_events(self) -> int:
+        """Return how many events were dropped (queue full or subscriber shut down)."""
     @property
-    def exported_events(self) -> int: ...
+    def exported_events(self) -> int:
+        """Return how many events reached the backend."""
     @property
-    def failed_events(self) -> int: ...
+    def failed_events(self) -> int:
+        """Return how many events the backend did not accept."""
     @property
-    def emitted_events(self) -> int: ...
+    def emitted_events(self) -> int:
+        """Return how many events this subscriber has received."""
     @property
-    def last_error(self) -> str | None: ...
+    def last_error(self) -> str | None:
+        """Return the last export error, if any."""
     @property
-    def endpoint(self) -> str: ...
+    def endpoint(self) -> str:
+        """Return the resolved OTLP endpoint."""
     @property
-    def resource(self) -> dict[str, str]: ...
+    def resource(self) -> dict[str, str]:
+        """Return the resolved resource attributes."""
 
 @final
 class OpenTelemetryConfig(_OtlpConfig):

@@ -1,4 +1,15 @@
-"""Creating and nesting scopes, marks, and detached scopes for non-LIFO lifecycles."""
+"""Creating and nesting scopes, marks, and detached scopes for non-LIFO lifecycles.
+
+Example:
+    >>> from nemo_flow import ScopeType, scope
+    >>> with scope.scope("planner", ScopeType.Agent) as planner:
+    ...     scope.event("checkpoint", data={"step": 1})
+    ...     child = scope.push("lookup", ScopeType.Function)
+    ...     assert child.parent_uuid == planner.uuid
+    ...     scope.pop(child, output={"found": True})
+    >>> scope.get_handle().name
+    'root'
+"""
 
 from __future__ import annotations
 
