@@ -11,6 +11,8 @@ import importlib
 import importlib.metadata
 import importlib.util
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -86,3 +88,10 @@ def _has(distribution: str) -> bool:
     except importlib.metadata.PackageNotFoundError:
         return False
     return True
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nemo_flow.__main__") is None, reason="no nemo_flow.__main__ (CLI) yet")
+def test_python_m_nemo_flow_version_prints_the_package_version() -> None:
+    proc = subprocess.run([sys.executable, "-m", "nemo_flow", "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert nemo_flow.__version__ in proc.stdout.split()
