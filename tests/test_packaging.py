@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -29,22 +30,20 @@ def _pyproject() -> dict[str, object]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
-def _declared_extras() -> dict[str, list[str]]:
-    """Each extra in the installed metadata with the distribution names it requires."""
-    extras: dict[str, list[str]] = {e: [] for e in importlib.metadata.metadata(DIST).get_all("Provides-Extra") or []}
-    for requirement in importlib.metadata.requires(DIST) or []:
-        marker = re.search(r"""extra\s*==\s*["']([^"']+)["']""", requirement)
-        name = re.match(r"[A-Za-z0-9._-]+", requirement)
-        if marker and name and marker.group(1) in extras:
-            extras[marker.group(1)].append(name.group(0))
-    return extras
+def _load_check_install() -> ModuleType:
+    # The installed-package checks (scripts/check_install.py) read the extras the same way.
+    spec = importlib.util.spec_from_file_location("check_install", ROOT / "scripts" / "check_install.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _integration_modules() -> list[str]:
     return sorted(p.stem for p in INTEGRATIONS.glob("*.py") if not p.stem.startswith("_"))
 
 
-EXTRAS = _declared_extras()
+EXTRAS: dict[str, list[str]] = _load_check_install().declared_extras()
 
 
 def test_version_comes_from_the_cargo_workspace() -> None:
