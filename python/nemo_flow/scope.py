@@ -30,3 +30,5 @@ __all__ = ["end_detached", "event", "get_handle", "pop", "push", "scope", "start
 # `scope(...)` returns a native context manager: it pushes on enter and pops on exit, and
 # an exception leaving the block is recorded on the scope's end event.
 scope = _ScopeContext
+"""``with scope(name, scope_type, ...) as handle``: push a scope on entry (same arguments as
+:func:`push`) and pop it on exit; an exception leaving the block is recorded on its end event."""
