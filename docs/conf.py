@@ -54,8 +54,8 @@ autoapi_options = [
     "inherited-members",  # the OTLP subscribers' methods live on a private shared base
 ]
 autoapi_python_class_content = "class"
-# Re-exports of one object from several modules (nemo_flow.X and nemo_flow.observability.X)
-# are documented at each place; the duplicate-description warning carries no information.
+# `_native.pyi` and `codecs.py` import each other's types (a cycle only type checkers see);
+# AutoAPI reports that it cannot follow the cycle, and still documents every name involved.
 suppress_warnings = ["autoapi.python_import_resolution"]
 
 napoleon_google_docstring = True
