@@ -52,6 +52,7 @@ __all__ = [
     "ToolAttributes",
     "ToolCall",
     "ToolHandle",
+    "__version__",
     "_register_test_intercept",
     "_restart_exporters_after_fork",
     "_scope_var",
@@ -1027,6 +1028,9 @@ def subscriber_error_count() -> int:
 def flush(timeout: float | None = None) -> bool:
     """Drain every exporter's buffer; return whether all finished within ``timeout`` seconds."""
 
+__version__: str
+"""The package version, compiled in from the Cargo workspace version."""
+
 _scope_var: ContextVar[ScopeHandle | None]
 
 # --- exporters -------------------------------------------------------------------------------
@@ -1056,9 +1060,11 @@ class AtofExporterConfig:
         queue_capacity: int | None = None,
     ) -> Self: ...
     @property
-    def queue_capacity(self) -> int: ...
+    def queue_capacity(self) -> int:
+        """Return how many events the exporter's queue holds before it drops."""
     @property
-    def path(self) -> str: ...
+    def path(self) -> str:
+        """Return the file the exporter writes: ``output_directory`` joined with ``filename``."""
 
 @final
 class AtofExporter:
@@ -1066,19 +1072,29 @@ class AtofExporter:
 
     def __new__(cls, config: AtofExporterConfig | None = None) -> Self: ...
     @property
-    def path(self) -> str: ...
-    def register(self, name: str) -> None: ...
-    def deregister(self, name: str) -> bool: ...
-    def force_flush(self, timeout_millis: int | None = None) -> bool: ...
-    def shutdown(self, timeout_millis: int | None = None) -> bool: ...
+    def path(self) -> str:
+        """Return the file this exporter writes."""
+    def register(self, name: str) -> None:
+        """Register this exporter as a global event subscriber under ``name``."""
+    def deregister(self, name: str) -> bool:
+        """Deregister ``name``; return whether a subscriber was removed."""
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Write every queued event; return ``False`` if some were not written within the timeout
+        (default: the config's). Raises ``OSError`` when a write failed."""
+    def shutdown(self, timeout_millis: int | None = None) -> bool:
+        """Flush, close the file and stop the worker; later events are dropped and counted."""
     @property
-    def dropped_events(self) -> int: ...
+    def dropped_events(self) -> int:
+        """Return how many events were dropped (queue full or exporter shut down)."""
     @property
-    def exported_events(self) -> int: ...
+    def exported_events(self) -> int:
+        """Return how many events were written."""
     @property
-    def failed_events(self) -> int: ...
+    def failed_events(self) -> int:
+        """Return how many events could not be written."""
     @property
-    def emitted_events(self) -> int: ...
+    def emitted_events(self) -> int:
+        """Return how many events this exporter has received."""
 
 @final
 class AtifExporter:
@@ -1094,13 +1110,19 @@ class AtifExporter:
         tool_definitions: list[JsonObject] | None = None,
         extra: Json | None = None,
     ) -> Self: ...
-    def register(self, name: str) -> None: ...
-    def deregister(self, name: str) -> bool: ...
-    def export(self) -> JsonObject: ...
-    def export_json(self) -> str: ...
-    def clear(self) -> None: ...
+    def register(self, name: str) -> None:
+        """Register this exporter as a global event subscriber under ``name``."""
+    def deregister(self, name: str) -> bool:
+        """Deregister ``name``; return whether a subscriber was removed."""
+    def export(self) -> JsonObject:
+        """Return the collected events as an ATIF v1.6 trajectory object."""
+    def export_json(self) -> str:
+        """Return the collected events as an ATIF v1.6 trajectory JSON string."""
+    def clear(self) -> None:
+        """Forget the collected events; the registration stays."""
     @property
-    def dropped_events(self) -> int: ...
+    def dropped_events(self) -> int:
+        """Return how many events were dropped because the exporter was full."""
 
 class _OtlpConfig:
     transport: str
@@ -1122,37 +1144,62 @@ class _OtlpConfig:
     spool_max_bytes: int
     def __new__(cls) -> Self: ...
     @property
-    def spool_path(self) -> Path | None: ...
+    def spool_path(self) -> Path | None:
+        """Return the spool file of the ``"spool"`` overflow policy (None: one per process in
+        the temporary directory)."""
     @spool_path.setter
     def spool_path(self, value: str | PathLike[str] | None) -> None: ...
     @property
-    def disabled(self) -> bool: ...
-    def set_header(self, key: str, value: str) -> None: ...
-    def set_resource_attribute(self, key: str, value: str) -> None: ...
+    def disabled(self) -> bool:
+        """Return whether ``OTEL_SDK_DISABLED=true`` turned the subscriber off."""
+    def set_header(self, key: str, value: str) -> None:
+        """Set one OTLP request header (validated: a name without separators, a value
+        without CR, LF or other control characters)."""
+    def set_resource_attribute(self, key: str, value: str) -> None:
+        """Set one resource attribute."""
 
 class _OtlpSubscriber:
-    def register(self, name: str) -> None: ...
-    def deregister(self, name: str) -> bool: ...
-    def force_flush(self, timeout_millis: int | None = None) -> bool: ...
-    def shutdown(self, timeout_millis: int | None = None) -> bool: ...
+    def register(self, name: str) -> None:
+        """Register this subscriber as a global event subscriber under ``name``."""
+    def deregister(self, name: str) -> bool:
+        """Deregister ``name``; return whether a subscriber was removed."""
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Export every finished span; return ``False`` if some were not delivered within the timeout
+        (default: the config's ``timeout_millis``); ``last_error`` says why."""
+    def shutdown(self, timeout_millis: int | None = None) -> bool:
+        """Close spans still open, flush and stop; later events are dropped and counted."""
     @property
-    def dropped_events(self) -> int: ...
+    def dropped_events(self) -> int:
+        """Return how many events were dropped (queue full or subscriber shut down)."""
     @property
-    def exported_events(self) -> int: ...
+    def exported_events(self) -> int:
+        """Return how many events reached the backend."""
     @property
-    def failed_events(self) -> int: ...
+    def failed_events(self) -> int:
+        """Return how many events the backend did not accept."""
     @property
-    def emitted_events(self) -> int: ...
+    def emitted_events(self) -> int:
+        """Return how many events this subscriber has received."""
     @property
-    def spooled_events(self) -> int: ...
+    def spool_path(self) -> Path | None:
+        """Return the spool file of the ``"spool"`` overflow policy (None: one per process in
+        the temporary directory)."""
+    @spool_path.setter
+    def spool_path(self, value: str | PathLike[str] | None) -> None: ...
     @property
-    def spool_path(self) -> Path | None: ...
+    def disabled(self) -> bool:
+        """Return whether ``OTEL_SDK_DISABLED=true`` turned the subscriber off."""
+    def set_header(self, key: str, value: str) -> None:
+        """Set one OTLP request header (validated: a name without separators, a value
+        without CR, LF or other control characters)."""
+    def set_resource_attribute(self, key: str, value: str) -> None:
+        """Set one resource attribute."""
     @property
-    def last_error(self) -> str | None: ...
+    def endpoint(self) -> str:
+        """Return the resolved OTLP endpoint."""
     @property
-    def endpoint(self) -> str: ...
-    @property
-    def resource(self) -> dict[str, str]: ...
+    def resource(self) -> dict[str, str]:
+        """Return the resolved resource attributes."""
 
 @final
 class OpenTelemetryConfig(_OtlpConfig):
