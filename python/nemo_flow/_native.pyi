@@ -1221,7 +1221,9 @@ class OpenInferenceSubscriber(_OtlpSubscriber):
 
     def __new__(cls, config: OpenInferenceConfig) -> Self: ...
 
-def shutdown_exporters(timeout: float) -> bool: ...
+def shutdown_exporters(timeout: float) -> bool:
+    """Flush and stop every exporter, waiting at most ``timeout`` seconds; returns whether all
+    queued batches were delivered in time."""
 def _restart_exporters_after_fork() -> None: ...
 
 # Plugins (nemo_flow.plugin)
@@ -1234,38 +1236,122 @@ class PluginContext:
     Each ``register_*`` returns the full (namespaced) name."""
 
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> str:
+        """Return the component kind being registered (the ``kind`` of its configuration entry)."""
     @property
-    def prefix(self) -> str: ...
+    def prefix(self) -> str:
+        """Return the namespace prefix every name registered through this context gets,
+        ``__nemo_flow_plugin__<kind>__`` (with ``<ordinal>__`` when the kind repeats)."""
     def register_tool_sanitize_request_guardrail(
         self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
+    ) -> str:
+        """Register a tool sanitize-request guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_tool_sanitize_request``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
     def register_tool_sanitize_response_guardrail(
         self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
+    ) -> str:
+        """Register a tool sanitize-response guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_tool_sanitize_response``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
     def register_tool_conditional_execution_guardrail(
         self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
+    ) -> str:
+        """Register a tool conditional-execution guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_tool_conditional_execution``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
     def register_llm_sanitize_request_guardrail(
         self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
+    ) -> str:
+        """Register a LLM sanitize-request guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_llm_sanitize_request``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
     def register_llm_sanitize_response_guardrail(
         self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
+    ) -> str:
+        """Register a LLM sanitize-response guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_llm_sanitize_response``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
     def register_llm_conditional_execution_guardrail(
         self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
+    ) -> str:
+        """Register a LLM conditional-execution guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_llm_conditional_execution``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
     def register_tool_request_intercept(
         self, name: str, priority: int, break_chain: bool, fn: Callable[..., Any]
-    ) -> str: ...
+    ) -> str:
+        """Register a tool request intercept named ``<prefix><name>`` (see
+        ``nemo_flow.intercepts.register_tool_request``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
     def register_llm_request_intercept(
         self, name: str, priority: int, break_chain: bool, fn: Callable[..., Any]
-    ) -> str: ...
-    def register_tool_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str: ...
-    def register_llm_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str: ...
-    def register_llm_stream_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str: ...
-    def register_subscriber(self, name: str, callback: Callable[..., Any]) -> str: ...
-    def add_cleanup(self, callback: Callable[[], object]) -> None: ...
+    ) -> str:
+        """Register a LLM request intercept named ``<prefix><name>`` (see
+        ``nemo_flow.intercepts.register_llm_request``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def register_tool_execution_intercept(
+        self, name: str, priority: int, fn: Callable[..., Any]
+    ) -> str:
+        """Register a tool execution intercept named ``<prefix><name>`` (see
+        ``nemo_flow.intercepts.register_tool_execution``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def register_llm_execution_intercept(
+        self, name: str, priority: int, fn: Callable[..., Any]
+    ) -> str:
+        """Register a LLM execution intercept named ``<prefix><name>`` (see
+        ``nemo_flow.intercepts.register_llm_execution``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def register_llm_stream_execution_intercept(
+        self, name: str, priority: int, fn: Callable[..., Any]
+    ) -> str:
+        """Register a LLM stream-execution intercept named ``<prefix><name>`` (see
+        ``nemo_flow.intercepts.register_llm_stream_execution``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def register_subscriber(self, name: str, callback: Callable[..., Any]) -> str:
+        """Register an event subscriber named ``<prefix><name>`` (see
+        ``nemo_flow.subscribers.register``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def add_cleanup(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` when this component is torn down (configuration cleared, replaced
+        or rolled back), after its registrations are removed; for resources the plugin opened
+        itself (files, exporters, threads)."""
 
 def plugin_register(kind: str, plugin: object) -> None: ...
 def plugin_deregister(kind: str) -> bool: ...

@@ -4,6 +4,37 @@ conditional-execution guardrails; every decision is a ``policy.decision`` mark.
 
 ``activate``/``deactivate`` install a component directly; they are what the plugin
 system's ``policy`` kind calls. See docs/policy.md for the config schema.
+
+Deny shell commands that mention ``rm -rf``; check a call offline, then enforce the policy:
+
+    >>> from nemo_flow import GuardrailRejected, policy, tools
+    >>> config = {
+    ...     "policies": [
+    ...         {
+    ...             "id": "no-rm",
+    ...             "kind": "deny",
+    ...             "trigger": {"tool": "sh", "bind": {"c": "command"}},
+    ...             "condition": {"contains": [{"bound": "c"}, "rm -rf"]},
+    ...             "message": "no recursive deletes",
+    ...         }
+    ...     ]
+    ... }
+    >>> policy.validate(config)
+    []
+    >>> decision = policy.evaluate(config, "sh", {"command": "rm -rf /"})
+    >>> decision.allowed, decision.reason
+    (False, 'no recursive deletes')
+    >>> policy.activate(config)["registered"]["tool_conditional_execution"]
+    'nemo_flow.policy:policy'
+    >>> tools.execute_sync("sh", {"command": "ls"}, lambda args: "listed")
+    'listed'
+    >>> try:
+    ...     tools.execute_sync("sh", {"command": "rm -rf /"}, lambda args: "deleted")
+    ... except GuardrailRejected:
+    ...     print("rejected")
+    rejected
+    >>> policy.deactivate()
+    True
 """
 
 from __future__ import annotations
