@@ -11,6 +11,30 @@ parent and never pushed on the ambient stack; interrupts and resumes become mark
 
 Two explicit, patch-free options: :class:`NemoFlowCallbackHandler` (observe only) and
 ``NemoFlowMiddleware`` (an ``AgentMiddleware`` for ``create_agent``).
+
+A chat model and a tool, both managed while instrumented (a fake chat model, so the example
+runs offline):
+
+    >>> from langchain_core.language_models import GenericFakeChatModel
+    >>> from langchain_core.messages import AIMessage
+    >>> from langchain_core.tools import tool
+    >>> from nemo_flow import intercepts
+    >>> from nemo_flow.integrations import langchain as nf_langchain
+    >>> @tool
+    ... def add(a: int, b: int) -> int:
+    ...     'Add two numbers.'
+    ...     return a + b
+    >>> def double_b(name, args):
+    ...     return {**args, "b": args["b"] * 2}
+    >>> intercepts.register_tool_request("doc-double", 0, False, double_b)
+    >>> model = GenericFakeChatModel(messages=iter([AIMessage("Paris")]))
+    >>> with nf_langchain.instrumented():
+    ...     print(nf_langchain.is_instrumented(), model.invoke("Capital of France?").content, add.invoke({"a": 1, "b": 2}))
+    True Paris 5
+    >>> add.invoke({"a": 1, "b": 2}), nf_langchain.is_instrumented()
+    (3, False)
+    >>> intercepts.deregister_tool_request("doc-double")
+    True
 """
 
 from __future__ import annotations
