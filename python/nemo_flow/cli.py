@@ -121,6 +121,8 @@ def _record_cmd(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The ``nemo-flow`` argument parser (``view``, ``diff``, ``stats``, ``replay``, ``record``
+    subcommands and ``--version``); ``python -m nemo_flow`` runs it."""
     p = argparse.ArgumentParser(prog="nemo-flow", description="See, compare and replay nemo_flow runs (ATOF files).")
     p.add_argument("--version", action="version", version=f"nemo-flow {_version()}")
     sub = p.add_subparsers(dest="command_name", required=True, metavar="COMMAND")

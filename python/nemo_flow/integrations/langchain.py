@@ -244,6 +244,8 @@ class NemoFlowCallbackHandler(RunTree):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
+        """Start an LLM call for the chat-model run ``run_id`` (OpenAI-chat shaped request),
+        under the scope of ``parent_run_id``."""
         if not self._active():
             return
         try:
@@ -264,6 +266,7 @@ class NemoFlowCallbackHandler(RunTree):
             _log.exception("nemo_flow: could not record a LangChain chat-model start")
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the LLM call of ``run_id`` with the model's response."""
         handle = self._llm.pop(run_id, None)
         if handle is None:
             return
@@ -277,11 +280,13 @@ class NemoFlowCallbackHandler(RunTree):
             _log.exception("nemo_flow: could not record a LangChain chat-model end")
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the LLM call of ``run_id`` with the error as its output."""
         handle = self._llm.pop(run_id, None)
         if handle is not None:
             llm.call_end(handle, {"error": {"type": type(error).__name__, "message": str(error)}})
 
     def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str, **kwargs: Any) -> None:
+        """Start a tool call for the tool run (arguments from ``inputs``, else ``input_str``)."""
         if not self._active():
             return
         super().on_tool_start(serialized, input_str, **kwargs)
@@ -299,12 +304,14 @@ class NemoFlowCallbackHandler(RunTree):
             _log.exception("nemo_flow: could not record a LangChain tool start")
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the tool call of ``run_id`` with the tool's output."""
         super().on_tool_end(output, run_id=run_id, **kwargs)
         handle = self._tool.pop(run_id, None)
         if handle is not None:
             tools.call_end(handle, cv.tool_result_json(output))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the tool call of ``run_id`` with the error as its output."""
         super().on_tool_error(error, run_id=run_id, **kwargs)
         handle = self._tool.pop(run_id, None)
         if handle is not None:

@@ -294,6 +294,9 @@ class ManagedModelAdapter:
         }
 
     async def complete(self, request: Any) -> Any:
+        """Run the inner adapter's ``complete`` as a managed LLM call with an OpenAI chat
+        request (messages, tools, the stage's output schema as ``response_format``); an
+        intercept's edits to messages and tools reach the inner adapter."""
         content = self._content(request)
         snap = _dumps(content)
         box: list[Any] = []
@@ -316,6 +319,8 @@ class ManagedStreamingModelAdapter(ManagedModelAdapter):
     events unless ``capture_reasoning``."""
 
     def stream(self, request: Any) -> AsyncIterator[Any]:
+        """Run the inner adapter's ``stream`` as a managed LLM stream; chunks pass through as
+        they arrive and the collected response ends the call."""
         return self._stream(request)
 
     async def _stream(self, request: Any) -> AsyncIterator[Any]:
@@ -525,6 +530,9 @@ class InstrumentedWorkflowRuntime(nir.WorkflowRuntime):  # type: ignore[misc]
         event_sink: Any = None,
         trace_recorder: Any = None,
     ) -> nir.WorkflowResult:
+        """Run the workflow with ``inputs`` inside an Agent scope named ``agent_name``; NemoIR
+        events go to the :class:`EventBridge` (and on to ``event_sink``). The scope ends with
+        the workflow's output or error."""
         bridge = EventBridge(event_sink, stage_scopes=self._stage_scopes, policy_events=self._policy_events)
         metadata = {**self.scope_metadata, "nemoir.workflow_id": self._manifest.workflow_id}
         handle = scope.push(self.agent_name, ScopeType.Agent, input=_json(inputs), metadata=metadata)
