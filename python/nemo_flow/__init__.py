@@ -62,7 +62,6 @@ from ._native import (
     scope_stack_active,
     set_thread_scope_stack,
 )
-from ._native import __version__ as __version__
 from ._types import (
     Event,
     Json,

@@ -1,10 +1,10 @@
 """An async stream of lifecycle events, for UIs and runtimes that consume events as they happen.
 
-```python
-async with nemo_flow.events.stream(root=handle, kinds={"llm", "tool"}) as events:
-    async for event in events:
-        ...
-```
+::
+
+    async with nemo_flow.events.stream(root=handle, kinds={"llm", "tool"}) as events:
+        async for event in events:
+            ...
 
 The stream is a subscriber: the emitting call (on any thread) only filters the event and
 appends it to a bounded buffer, never waits for the consumer. When the buffer is full the
