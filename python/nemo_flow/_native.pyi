@@ -1224,6 +1224,7 @@ class OpenInferenceSubscriber(_OtlpSubscriber):
 def shutdown_exporters(timeout: float) -> bool:
     """Flush and stop every exporter, waiting at most ``timeout`` seconds; returns whether all
     queued batches were delivered in time."""
+
 def _restart_exporters_after_fork() -> None: ...
 
 # Plugins (nemo_flow.plugin)
@@ -1242,18 +1243,14 @@ class PluginContext:
     def prefix(self) -> str:
         """Return the namespace prefix every name registered through this context gets,
         ``__nemo_flow_plugin__<kind>__`` (with ``<ordinal>__`` when the kind repeats)."""
-    def register_tool_sanitize_request_guardrail(
-        self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str:
+    def register_tool_sanitize_request_guardrail(self, name: str, priority: int, guardrail: Callable[..., Any]) -> str:
         """Register a tool sanitize-request guardrail named ``<prefix><name>`` (see
         ``nemo_flow.guardrails.register_tool_sanitize_request``); returns the full name.
 
         Raises:
             RegistrationError: the name is taken, or ``register`` has already returned.
         """
-    def register_tool_sanitize_response_guardrail(
-        self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str:
+    def register_tool_sanitize_response_guardrail(self, name: str, priority: int, guardrail: Callable[..., Any]) -> str:
         """Register a tool sanitize-response guardrail named ``<prefix><name>`` (see
         ``nemo_flow.guardrails.register_tool_sanitize_response``); returns the full name.
 
@@ -1269,19 +1266,15 @@ class PluginContext:
         Raises:
             RegistrationError: the name is taken, or ``register`` has already returned.
         """
-    def register_llm_sanitize_request_guardrail(
-        self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str:
-        """Register a LLM sanitize-request guardrail named ``<prefix><name>`` (see
+    def register_llm_sanitize_request_guardrail(self, name: str, priority: int, guardrail: Callable[..., Any]) -> str:
+        """Register an LLM sanitize-request guardrail named ``<prefix><name>`` (see
         ``nemo_flow.guardrails.register_llm_sanitize_request``); returns the full name.
 
         Raises:
             RegistrationError: the name is taken, or ``register`` has already returned.
         """
-    def register_llm_sanitize_response_guardrail(
-        self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str:
-        """Register a LLM sanitize-response guardrail named ``<prefix><name>`` (see
+    def register_llm_sanitize_response_guardrail(self, name: str, priority: int, guardrail: Callable[..., Any]) -> str:
+        """Register an LLM sanitize-response guardrail named ``<prefix><name>`` (see
         ``nemo_flow.guardrails.register_llm_sanitize_response``); returns the full name.
 
         Raises:
@@ -1290,7 +1283,7 @@ class PluginContext:
     def register_llm_conditional_execution_guardrail(
         self, name: str, priority: int, guardrail: Callable[..., Any]
     ) -> str:
-        """Register a LLM conditional-execution guardrail named ``<prefix><name>`` (see
+        """Register an LLM conditional-execution guardrail named ``<prefix><name>`` (see
         ``nemo_flow.guardrails.register_llm_conditional_execution``); returns the full name.
 
         Raises:
@@ -1308,34 +1301,28 @@ class PluginContext:
     def register_llm_request_intercept(
         self, name: str, priority: int, break_chain: bool, fn: Callable[..., Any]
     ) -> str:
-        """Register a LLM request intercept named ``<prefix><name>`` (see
+        """Register an LLM request intercept named ``<prefix><name>`` (see
         ``nemo_flow.intercepts.register_llm_request``); returns the full name.
 
         Raises:
             RegistrationError: the name is taken, or ``register`` has already returned.
         """
-    def register_tool_execution_intercept(
-        self, name: str, priority: int, fn: Callable[..., Any]
-    ) -> str:
+    def register_tool_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str:
         """Register a tool execution intercept named ``<prefix><name>`` (see
         ``nemo_flow.intercepts.register_tool_execution``); returns the full name.
 
         Raises:
             RegistrationError: the name is taken, or ``register`` has already returned.
         """
-    def register_llm_execution_intercept(
-        self, name: str, priority: int, fn: Callable[..., Any]
-    ) -> str:
-        """Register a LLM execution intercept named ``<prefix><name>`` (see
+    def register_llm_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str:
+        """Register an LLM execution intercept named ``<prefix><name>`` (see
         ``nemo_flow.intercepts.register_llm_execution``); returns the full name.
 
         Raises:
             RegistrationError: the name is taken, or ``register`` has already returned.
         """
-    def register_llm_stream_execution_intercept(
-        self, name: str, priority: int, fn: Callable[..., Any]
-    ) -> str:
-        """Register a LLM stream-execution intercept named ``<prefix><name>`` (see
+    def register_llm_stream_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str:
+        """Register an LLM stream-execution intercept named ``<prefix><name>`` (see
         ``nemo_flow.intercepts.register_llm_stream_execution``); returns the full name.
 
         Raises:

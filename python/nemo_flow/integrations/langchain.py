@@ -29,8 +29,10 @@ runs offline):
     >>> intercepts.register_tool_request("doc-double", 0, False, double_b)
     >>> model = GenericFakeChatModel(messages=iter([AIMessage("Paris")]))
     >>> with nf_langchain.instrumented():
-    ...     print(nf_langchain.is_instrumented(), model.invoke("Capital of France?").content, add.invoke({"a": 1, "b": 2}))
-    True Paris 5
+    ...     print(nf_langchain.is_instrumented(), model.invoke("Capital of France?").content)
+    ...     print(add.invoke({"a": 1, "b": 2}))  # the intercept doubled b
+    True Paris
+    5
     >>> add.invoke({"a": 1, "b": 2}), nf_langchain.is_instrumented()
     (3, False)
     >>> intercepts.deregister_tool_request("doc-double")
