@@ -1181,19 +1181,15 @@ class _OtlpSubscriber:
     def emitted_events(self) -> int:
         """Return how many events this subscriber has received."""
     @property
-    def spool_path(self) -> Path | None:
-        """Return the spool file of the ``"spool"`` overflow policy (None: one per process in
-        the temporary directory)."""
-    @spool_path.setter
-    def spool_path(self, value: str | PathLike[str] | None) -> None: ...
+    def spooled_events(self) -> int:
+        """Return how many events wait in the spool for the backend (they count as exported
+        once sent)."""
     @property
-    def disabled(self) -> bool:
-        """Return whether ``OTEL_SDK_DISABLED=true`` turned the subscriber off."""
-    def set_header(self, key: str, value: str) -> None:
-        """Set one OTLP request header (validated: a name without separators, a value
-        without CR, LF or other control characters)."""
-    def set_resource_attribute(self, key: str, value: str) -> None:
-        """Set one resource attribute."""
+    def spool_path(self) -> Path | None:
+        """Return the spool file in use (``"spool"`` overflow policy only)."""
+    @property
+    def last_error(self) -> str | None:
+        """Return the most recent export failure, if any."""
     @property
     def endpoint(self) -> str:
         """Return the resolved OTLP endpoint."""
