@@ -9,13 +9,25 @@ build:
 demo:
     bash scripts/demo.sh
 
-# The whole suite: cargo tests, pytest, and the lint/type gates.
+# The whole suite: lint/type gates, cargo tests, pytest, docs, wheel and sdist checks.
 test:
     bash scripts/test.sh
 
 # Lint and type gates only: cargo fmt + clippy, ruff, mypy --strict, stubtest.
 lint:
     bash scripts/lint.sh
+
+# Release artifacts in dist/: the abi3 manylinux_2_17 wheel (size printed) and the sdist.
+wheels:
+    bash scripts/build-wheels.sh
+
+# Install dist/'s wheel (no Rust on PATH) and sdist into fresh venvs and check each.
+test-dist:
+    bash scripts/test-dist.sh
+
+# The documentation site (guide + API reference) into target/docs/html, warnings as errors.
+docs:
+    bash scripts/docs.sh
 
 # Hot-path benchmark: our harness, then the shared yardstick side by side.
 bench:

@@ -2,6 +2,20 @@
 
 Put it under every tool call and LLM call to get hierarchical scopes, a middleware pipeline
 (guardrails and intercepts), lifecycle events and subscribers, from one native core.
+
+Example:
+    >>> import asyncio
+    >>> import nemo_flow
+    >>> def redact_args(tool_name, args):
+    ...     return {**args, "api_key": "***"}
+    >>> async def tool_impl(args):
+    ...     return {"echo": args["query"]}
+    >>> async def main():
+    ...     nemo_flow.guardrails.register_tool_sanitize_request("redact", 10, redact_args)
+    ...     with nemo_flow.scope.scope("demo-agent", nemo_flow.ScopeType.Agent):
+    ...         return await nemo_flow.tools.execute("search", {"query": "hello", "api_key": "k"}, tool_impl)
+    >>> asyncio.run(main())
+    {'echo': 'hello'}
 """
 
 from __future__ import annotations

@@ -53,6 +53,7 @@ __all__ = [
     "ToolAttributes",
     "ToolCall",
     "ToolHandle",
+    "__version__",
     "_register_test_intercept",
     "_restart_exporters_after_fork",
     "_scope_var",
@@ -1041,6 +1042,9 @@ def subscriber_error_count() -> int:
 def flush(timeout: float | None = None) -> bool:
     """Drain every exporter's buffer; return whether all finished within ``timeout`` seconds."""
 
+__version__: str
+"""The package version, compiled in from the Cargo workspace version."""
+
 _scope_var: ContextVar[ScopeHandle | None]
 
 # --- exporters -------------------------------------------------------------------------------
@@ -1070,9 +1074,11 @@ class AtofExporterConfig:
         queue_capacity: int | None = None,
     ) -> Self: ...
     @property
-    def queue_capacity(self) -> int: ...
+    def queue_capacity(self) -> int:
+        """Return how many events the exporter's queue holds before it drops."""
     @property
-    def path(self) -> str: ...
+    def path(self) -> str:
+        """Return the file the exporter writes: ``output_directory`` joined with ``filename``."""
 
 @final
 class AtofExporter:
@@ -1080,19 +1086,29 @@ class AtofExporter:
 
     def __new__(cls, config: AtofExporterConfig | None = None) -> Self: ...
     @property
-    def path(self) -> str: ...
-    def register(self, name: str) -> None: ...
-    def deregister(self, name: str) -> bool: ...
-    def force_flush(self, timeout_millis: int | None = None) -> bool: ...
-    def shutdown(self, timeout_millis: int | None = None) -> bool: ...
+    def path(self) -> str:
+        """Return the file this exporter writes."""
+    def register(self, name: str) -> None:
+        """Register this exporter as a global event subscriber under ``name``."""
+    def deregister(self, name: str) -> bool:
+        """Deregister ``name``; return whether a subscriber was removed."""
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Write every queued event; return ``False`` if some were not written within the timeout
+        (default: the config's). Raises ``OSError`` when a write failed."""
+    def shutdown(self, timeout_millis: int | None = None) -> bool:
+        """Flush, close the file and stop the worker; later events are dropped and counted."""
     @property
-    def dropped_events(self) -> int: ...
+    def dropped_events(self) -> int:
+        """Return how many events were dropped (queue full or exporter shut down)."""
     @property
-    def exported_events(self) -> int: ...
+    def exported_events(self) -> int:
+        """Return how many events were written."""
     @property
-    def failed_events(self) -> int: ...
+    def failed_events(self) -> int:
+        """Return how many events could not be written."""
     @property
-    def emitted_events(self) -> int: ...
+    def emitted_events(self) -> int:
+        """Return how many events this exporter has received."""
 
 @final
 class AtifExporter:
@@ -1108,13 +1124,19 @@ class AtifExporter:
         tool_definitions: list[JsonObject] | None = None,
         extra: Json | None = None,
     ) -> Self: ...
-    def register(self, name: str) -> None: ...
-    def deregister(self, name: str) -> bool: ...
-    def export(self) -> JsonObject: ...
-    def export_json(self) -> str: ...
-    def clear(self) -> None: ...
+    def register(self, name: str) -> None:
+        """Register this exporter as a global event subscriber under ``name``."""
+    def deregister(self, name: str) -> bool:
+        """Deregister ``name``; return whether a subscriber was removed."""
+    def export(self) -> JsonObject:
+        """Return the collected events as an ATIF v1.6 trajectory object."""
+    def export_json(self) -> str:
+        """Return the collected events as an ATIF v1.6 trajectory JSON string."""
+    def clear(self) -> None:
+        """Forget the collected events; the registration stays."""
     @property
-    def dropped_events(self) -> int: ...
+    def dropped_events(self) -> int:
+        """Return how many events were dropped because the exporter was full."""
 
 class _OtlpConfig:
     transport: str
@@ -1136,37 +1158,58 @@ class _OtlpConfig:
     spool_max_bytes: int
     def __new__(cls) -> Self: ...
     @property
-    def spool_path(self) -> Path | None: ...
+    def spool_path(self) -> Path | None:
+        """Return the spool file of the ``"spool"`` overflow policy (None: one per process in
+        the temporary directory)."""
     @spool_path.setter
     def spool_path(self, value: str | PathLike[str] | None) -> None: ...
     @property
-    def disabled(self) -> bool: ...
-    def set_header(self, key: str, value: str) -> None: ...
-    def set_resource_attribute(self, key: str, value: str) -> None: ...
+    def disabled(self) -> bool:
+        """Return whether ``OTEL_SDK_DISABLED=true`` turned the subscriber off."""
+    def set_header(self, key: str, value: str) -> None:
+        """Set one OTLP request header (validated: a name without separators, a value
+        without CR, LF or other control characters)."""
+    def set_resource_attribute(self, key: str, value: str) -> None:
+        """Set one resource attribute."""
 
 class _OtlpSubscriber:
-    def register(self, name: str) -> None: ...
-    def deregister(self, name: str) -> bool: ...
-    def force_flush(self, timeout_millis: int | None = None) -> bool: ...
-    def shutdown(self, timeout_millis: int | None = None) -> bool: ...
+    def register(self, name: str) -> None:
+        """Register this subscriber as a global event subscriber under ``name``."""
+    def deregister(self, name: str) -> bool:
+        """Deregister ``name``; return whether a subscriber was removed."""
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Export every finished span; return ``False`` if some were not delivered within the timeout
+        (default: the config's ``timeout_millis``); ``last_error`` says why."""
+    def shutdown(self, timeout_millis: int | None = None) -> bool:
+        """Close spans still open, flush and stop; later events are dropped and counted."""
     @property
-    def dropped_events(self) -> int: ...
+    def dropped_events(self) -> int:
+        """Return how many events were dropped (queue full or subscriber shut down)."""
     @property
-    def exported_events(self) -> int: ...
+    def exported_events(self) -> int:
+        """Return how many events reached the backend."""
     @property
-    def failed_events(self) -> int: ...
+    def failed_events(self) -> int:
+        """Return how many events the backend did not accept."""
     @property
-    def emitted_events(self) -> int: ...
+    def emitted_events(self) -> int:
+        """Return how many events this subscriber has received."""
     @property
-    def spooled_events(self) -> int: ...
+    def spooled_events(self) -> int:
+        """Return how many events wait in the spool for the backend (they count as exported
+        once sent)."""
     @property
-    def spool_path(self) -> Path | None: ...
+    def spool_path(self) -> Path | None:
+        """Return the spool file in use (``"spool"`` overflow policy only)."""
     @property
-    def last_error(self) -> str | None: ...
+    def last_error(self) -> str | None:
+        """Return the most recent export failure, if any."""
     @property
-    def endpoint(self) -> str: ...
+    def endpoint(self) -> str:
+        """Return the resolved OTLP endpoint."""
     @property
-    def resource(self) -> dict[str, str]: ...
+    def resource(self) -> dict[str, str]:
+        """Return the resolved resource attributes."""
 
 @final
 class OpenTelemetryConfig(_OtlpConfig):
@@ -1188,7 +1231,10 @@ class OpenInferenceSubscriber(_OtlpSubscriber):
 
     def __new__(cls, config: OpenInferenceConfig) -> Self: ...
 
-def shutdown_exporters(timeout: float) -> bool: ...
+def shutdown_exporters(timeout: float) -> bool:
+    """Flush and stop every exporter, waiting at most ``timeout`` seconds; returns whether all
+    queued batches were delivered in time."""
+
 def _restart_exporters_after_fork() -> None: ...
 
 # Plugins (nemo_flow.plugin)
@@ -1201,38 +1247,108 @@ class PluginContext:
     Each ``register_*`` returns the full (namespaced) name."""
 
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> str:
+        """Return the component kind being registered (the ``kind`` of its configuration entry)."""
     @property
-    def prefix(self) -> str: ...
-    def register_tool_sanitize_request_guardrail(
-        self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
-    def register_tool_sanitize_response_guardrail(
-        self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
+    def prefix(self) -> str:
+        """Return the namespace prefix every name registered through this context gets,
+        ``__nemo_flow_plugin__<kind>__`` (with ``<ordinal>__`` when the kind repeats)."""
+    def register_tool_sanitize_request_guardrail(self, name: str, priority: int, guardrail: Callable[..., Any]) -> str:
+        """Register a tool sanitize-request guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_tool_sanitize_request``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def register_tool_sanitize_response_guardrail(self, name: str, priority: int, guardrail: Callable[..., Any]) -> str:
+        """Register a tool sanitize-response guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_tool_sanitize_response``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
     def register_tool_conditional_execution_guardrail(
         self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
-    def register_llm_sanitize_request_guardrail(
-        self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
-    def register_llm_sanitize_response_guardrail(
-        self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
+    ) -> str:
+        """Register a tool conditional-execution guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_tool_conditional_execution``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def register_llm_sanitize_request_guardrail(self, name: str, priority: int, guardrail: Callable[..., Any]) -> str:
+        """Register an LLM sanitize-request guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_llm_sanitize_request``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def register_llm_sanitize_response_guardrail(self, name: str, priority: int, guardrail: Callable[..., Any]) -> str:
+        """Register an LLM sanitize-response guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_llm_sanitize_response``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
     def register_llm_conditional_execution_guardrail(
         self, name: str, priority: int, guardrail: Callable[..., Any]
-    ) -> str: ...
+    ) -> str:
+        """Register an LLM conditional-execution guardrail named ``<prefix><name>`` (see
+        ``nemo_flow.guardrails.register_llm_conditional_execution``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
     def register_tool_request_intercept(
         self, name: str, priority: int, break_chain: bool, fn: Callable[..., Any]
-    ) -> str: ...
+    ) -> str:
+        """Register a tool request intercept named ``<prefix><name>`` (see
+        ``nemo_flow.intercepts.register_tool_request``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
     def register_llm_request_intercept(
         self, name: str, priority: int, break_chain: bool, fn: Callable[..., Any]
-    ) -> str: ...
-    def register_tool_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str: ...
-    def register_llm_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str: ...
-    def register_llm_stream_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str: ...
-    def register_subscriber(self, name: str, callback: Callable[..., Any]) -> str: ...
-    def add_cleanup(self, callback: Callable[[], object]) -> None: ...
+    ) -> str:
+        """Register an LLM request intercept named ``<prefix><name>`` (see
+        ``nemo_flow.intercepts.register_llm_request``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def register_tool_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str:
+        """Register a tool execution intercept named ``<prefix><name>`` (see
+        ``nemo_flow.intercepts.register_tool_execution``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def register_llm_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str:
+        """Register an LLM execution intercept named ``<prefix><name>`` (see
+        ``nemo_flow.intercepts.register_llm_execution``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def register_llm_stream_execution_intercept(self, name: str, priority: int, fn: Callable[..., Any]) -> str:
+        """Register an LLM stream-execution intercept named ``<prefix><name>`` (see
+        ``nemo_flow.intercepts.register_llm_stream_execution``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def register_subscriber(self, name: str, callback: Callable[..., Any]) -> str:
+        """Register an event subscriber named ``<prefix><name>`` (see
+        ``nemo_flow.subscribers.register``); returns the full name.
+
+        Raises:
+            RegistrationError: the name is taken, or ``register`` has already returned.
+        """
+    def add_cleanup(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` when this component is torn down (configuration cleared, replaced
+        or rolled back), after its registrations are removed; for resources the plugin opened
+        itself (files, exporters, threads)."""
 
 def plugin_register(kind: str, plugin: object) -> None: ...
 def plugin_deregister(kind: str) -> bool: ...

@@ -1,10 +1,31 @@
 """The ``nemo-flow`` command: look at, compare and replay recorded runs (ATOF JSONL files).
 
-nemo-flow view RUN.jsonl [-o run.html] [--open]
-nemo-flow diff A.jsonl B.jsonl [--html diff.html]
-nemo-flow stats RUN.jsonl [--json]
-nemo-flow replay RUN.jsonl [--lenient] -- python agent.py
-nemo-flow record RUN.jsonl -- python agent.py
+::
+
+    nemo-flow view RUN.jsonl [-o run.html] [--open]
+    nemo-flow diff A.jsonl B.jsonl [--html diff.html]
+    nemo-flow stats RUN.jsonl [--json]
+    nemo-flow replay RUN.jsonl [--lenient] -- python agent.py
+    nemo-flow record RUN.jsonl -- python agent.py
+
+``python -m nemo_flow`` is the same command. :func:`main` runs it in-process; a recorded
+run's statistics:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from nemo_flow import cli, replay, tools
+    >>> path = Path(tempfile.mkdtemp()) / "run.jsonl"
+    >>> with replay.record(path):
+    ...     tools.execute_sync("lookup", {"q": 1}, lambda args: "ok")
+    'ok'
+    >>> cli.main(["stats", str(path)])
+    tool    count  errors  p50_ms  p90_ms  p99_ms  max_ms
+    lookup      1       0 ...
+    <BLANKLINE>
+    no model calls
+    <BLANKLINE>
+    1 run(s), 1 tool/LLM calls, 0 failed, 0 tokens ...
+    0
 """
 
 from __future__ import annotations
@@ -121,6 +142,8 @@ def _record_cmd(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The ``nemo-flow`` argument parser (``view``, ``diff``, ``stats``, ``replay``, ``record``
+    subcommands and ``--version``); ``python -m nemo_flow`` runs it."""
     p = argparse.ArgumentParser(prog="nemo-flow", description="See, compare and replay nemo_flow runs (ATOF files).")
     p.add_argument("--version", action="version", version=f"nemo-flow {_version()}")
     sub = p.add_subparsers(dest="command_name", required=True, metavar="COMMAND")

@@ -15,6 +15,14 @@ Streaming: :class:`OpenAIChatStreamCollector`, :class:`OpenAIResponsesStreamColl
 stream chunks; pass ``c.collect`` and ``c.finalize`` as the collector and finalizer of
 ``llm.stream_execute``. :class:`SseDecoder` turns raw server-sent-event bytes into the JSON
 chunks those collectors take.
+
+Example:
+    >>> from nemo_flow import LLMRequest
+    >>> from nemo_flow.codecs import OpenAIChatCodec
+    >>> request = LLMRequest({}, {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+    >>> annotated = OpenAIChatCodec().decode(request)
+    >>> annotated.model, annotated.last_user_message()
+    ('gpt-4o', 'hi')
 """
 
 from __future__ import annotations
@@ -54,22 +62,27 @@ __all__ = [
 class LlmCodec(Protocol):
     """Translates between provider requests and the annotated view."""
 
-    def decode(self, request: LLMRequest) -> AnnotatedLLMRequest: ...
+    def decode(self, request: LLMRequest) -> AnnotatedLLMRequest:
+        """Return the provider-neutral view of ``request``."""
 
-    def encode(self, annotated: AnnotatedLLMRequest, original: LLMRequest) -> LLMRequest: ...
+    def encode(self, annotated: AnnotatedLLMRequest, original: LLMRequest) -> LLMRequest:
+        """Return ``original`` rewritten to carry what intercepts changed in ``annotated``."""
 
 
 @runtime_checkable
 class LlmResponseCodec(Protocol):
     """Decodes provider responses into the annotated view."""
 
-    def decode_response(self, response: Any) -> AnnotatedLLMResponse: ...
+    def decode_response(self, response: Any) -> AnnotatedLLMResponse:
+        """Return the provider-neutral view of ``response``."""
 
 
 @runtime_checkable
 class StreamCollector(Protocol):
     """Accumulates stream chunks (``collect``) into one complete response (``finalize``)."""
 
-    def collect(self, chunk: Any) -> None: ...
+    def collect(self, chunk: Any) -> None:
+        """Accumulate one stream chunk."""
 
-    def finalize(self) -> Any: ...
+    def finalize(self) -> Any:
+        """Return the complete response assembled from the collected chunks."""

@@ -1,15 +1,31 @@
 """An async stream of lifecycle events, for UIs and runtimes that consume events as they happen.
 
-```python
-async with nemo_flow.events.stream(root=handle, kinds={"llm", "tool"}) as events:
-    async for event in events:
-        ...
-```
+::
+
+    async with nemo_flow.events.stream(root=handle, kinds={"llm", "tool"}) as events:
+        async for event in events:
+            ...
 
 The stream is a subscriber: the emitting call (on any thread) only filters the event and
 appends it to a bounded buffer, never waits for the consumer. When the buffer is full the
 oldest event is dropped and counted in ``events.dropped``. Leaving the ``async with`` block
 deregisters the subscriber.
+
+The tool events of one call, as a consumer sees them:
+
+    >>> import asyncio
+    >>> from nemo_flow import events, tools
+    >>> async def watch():
+    ...     got = []
+    ...     async with events.stream(kinds={"tool"}) as stream:
+    ...         await tools.execute("lookup", {"q": 1}, lambda args: args)
+    ...         async for event in stream:
+    ...             got.append((event.name, event.scope_category))
+    ...             if len(got) == 2:
+    ...                 break
+    ...     return got, stream.dropped
+    >>> asyncio.run(watch())
+    ([('lookup', 'start'), ('lookup', 'end')], 0)
 """
 
 from __future__ import annotations

@@ -1,5 +1,19 @@
 """Global guardrails: sanitizers (rewrite what events record) and conditional-execution
-guardrails (allow or reject a call). Names are unique per family."""
+guardrails (allow or reject a call). Names are unique per family.
+
+Example:
+    >>> from nemo_flow import GuardrailRejected, guardrails, tools
+    >>> def no_deletes(tool_name, args):
+    ...     return "deletes are not allowed" if tool_name == "delete" else None
+    >>> guardrails.register_tool_conditional_execution("no-deletes", 10, no_deletes)
+    >>> try:
+    ...     tools.execute_sync("delete", {"path": "/"}, lambda args: None)
+    ... except GuardrailRejected as err:
+    ...     print("rejected")
+    rejected
+    >>> guardrails.deregister_tool_conditional_execution("no-deletes")
+    True
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,16 @@
 """Global intercepts: request intercepts rewrite a call's input; execution intercepts wrap the
-call itself. Names are unique per family."""
+call itself. Names are unique per family.
+
+Example:
+    >>> from nemo_flow import intercepts, tools
+    >>> def default_limit(tool_name, args):
+    ...     return {"limit": 10, **args}
+    >>> intercepts.register_tool_request("default-limit", 10, False, default_limit)
+    >>> tools.execute_sync("search", {"query": "q"}, lambda args: args)
+    {'limit': 10, 'query': 'q'}
+    >>> intercepts.deregister_tool_request("default-limit")
+    True
+"""
 
 from __future__ import annotations
 

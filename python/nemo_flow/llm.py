@@ -1,5 +1,27 @@
 """LLM call lifecycle: managed execution, streaming (async and sync), manual start/end, and
-the individual pipeline steps."""
+the individual pipeline steps.
+
+Example:
+    >>> import asyncio
+    >>> from nemo_flow import LLMRequest, llm
+    >>> async def call_model(request):
+    ...     return {"choices": [{"message": {"role": "assistant", "content": "hi"}}]}
+    >>> request = LLMRequest({}, {"messages": [{"role": "user", "content": "hello"}]})
+    >>> asyncio.run(llm.execute("demo-model", request, call_model))["choices"][0]["message"]["content"]
+    'hi'
+    >>> async def open_stream(request):
+    ...     async def chunks():
+    ...         for word in ("a", "b"):
+    ...             yield {"delta": word}
+    ...     return chunks()
+    >>> collected = []
+    >>> async def consume():
+    ...     finalize = lambda: len(collected)
+    ...     stream = await llm.stream_execute("demo-model", request, open_stream, collected.append, finalize)
+    ...     return [chunk["delta"] async for chunk in stream]
+    >>> asyncio.run(consume())
+    ['a', 'b']
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,19 @@ a background thread converts and writes, so a slow or dead backend never slows t
 When the queue is full, events are dropped and counted (``dropped_events``). Pending data is
 flushed when the interpreter exits; call ``force_flush()`` or ``shutdown()`` for an explicit,
 bounded drain.
+
+Example:
+    >>> import json, pathlib, tempfile
+    >>> from nemo_flow import AtofExporter, AtofExporterConfig, ScopeType, scope
+    >>> directory = tempfile.mkdtemp()
+    >>> exporter = AtofExporter(AtofExporterConfig(output_directory=directory, filename="events.jsonl"))
+    >>> exporter.register("atof")
+    >>> with scope.scope("agent", ScopeType.Agent):
+    ...     scope.event("checkpoint")
+    >>> exporter.shutdown()
+    True
+    >>> [json.loads(line)["name"] for line in pathlib.Path(exporter.path).read_text().splitlines()]
+    ['agent', 'checkpoint', 'agent']
 """
 
 from __future__ import annotations

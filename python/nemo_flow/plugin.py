@@ -14,6 +14,26 @@ appears several times), so two copies of one plugin never collide.
 Setting ``NEMO_FLOW_PLUGINS=<path to .toml/.json>`` activates that file when ``nemo_flow`` is
 imported. A bad file is logged on the ``nemo_flow`` logger and otherwise ignored, unless
 ``NEMO_FLOW_PLUGINS_STRICT=1``, in which case the import raises.
+
+A plugin that tags every tool call's arguments, activated for one block:
+
+    >>> from nemo_flow import plugin, tools
+    >>> class Tagger:
+    ...     def register(self, config, context):
+    ...         def tag(name, args):
+    ...             return {**args, config["tag"]: True}
+    ...         context.register_tool_request_intercept("tag", 0, False, tag)
+    >>> plugin.register("tagger", Tagger())
+    >>> doc = {"version": 1, "components": [{"kind": "tagger", "config": {"tag": "seen"}}]}
+    >>> with plugin.configured_sync(doc) as report:
+    ...     print(report["components"][0]["status"], report["components"][0]["registrations"][0]["name"])
+    ...     print(tools.execute_sync("echo", {"q": 1}, lambda args: args))
+    active __nemo_flow_plugin__tagger__tag
+    {'q': 1, 'seen': True}
+    >>> tools.execute_sync("echo", {"q": 1}, lambda args: args)  # restored on leaving the block
+    {'q': 1}
+    >>> plugin.deregister("tagger")
+    True
 """
 
 from __future__ import annotations
@@ -106,7 +126,9 @@ class ComponentLike(Protocol):
     """Anything that serialises to a component entry (``{kind, enabled, config}``), such as
     ``nemo_flow.observability.ComponentSpec``."""
 
-    def to_dict(self) -> JsonObject: ...
+    def to_dict(self) -> JsonObject:
+        """Return the component entry as plain JSON."""
+        ...
 
 
 class Plugin(Protocol):
@@ -114,7 +136,11 @@ class Plugin(Protocol):
     ``context`` and must be synchronous. An optional ``validate(config)`` returns ``None`` or a
     list of :class:`ConfigDiagnostic`; it must not have side effects."""
 
-    def register(self, config: dict[str, Any], context: PluginContext) -> None: ...
+    def register(self, config: dict[str, Any], context: PluginContext) -> None:
+        """Install the component: register its middleware and subscribers through ``context``
+        (``config`` is the entry's ``config`` object). Raising rolls the whole configuration
+        back."""
+        ...
 
 
 def _type(value: object) -> str:

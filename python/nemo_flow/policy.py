@@ -7,6 +7,37 @@ The recommended way to install a component is the plugin system's ``policy`` kin
 "config": ...}]})``): validated by ``plugin.validate``, listed in the activation report and undone
 by ``plugin.clear()``. ``activate``/``deactivate`` install one directly, outside any plugin
 configuration. See docs/policy.md for the config schema.
+
+Deny shell commands that mention ``rm -rf``; check a call offline, then enforce the policy:
+
+    >>> from nemo_flow import GuardrailRejected, policy, tools
+    >>> config = {
+    ...     "policies": [
+    ...         {
+    ...             "id": "no-rm",
+    ...             "kind": "deny",
+    ...             "trigger": {"tool": "sh", "bind": {"c": "command"}},
+    ...             "condition": {"contains": [{"bound": "c"}, "rm -rf"]},
+    ...             "message": "no recursive deletes",
+    ...         }
+    ...     ]
+    ... }
+    >>> policy.validate(config)
+    []
+    >>> decision = policy.evaluate(config, "sh", {"command": "rm -rf /"})
+    >>> decision.allowed, decision.reason
+    (False, 'no recursive deletes')
+    >>> policy.activate(config)["registered"]["tool_conditional_execution"]
+    'nemo_flow.policy:policy'
+    >>> tools.execute_sync("sh", {"command": "ls"}, lambda args: "listed")
+    'listed'
+    >>> try:
+    ...     tools.execute_sync("sh", {"command": "rm -rf /"}, lambda args: "deleted")
+    ... except GuardrailRejected:
+    ...     print("rejected")
+    rejected
+    >>> policy.deactivate()
+    True
 """
 
 from __future__ import annotations

@@ -10,6 +10,25 @@ every event still run; only the callable itself is skipped. A call matches a rec
 its kind, name and sanitized request (tool arguments; LLM request body, headers excluded) are
 equal: the same text the start event records. Identical requests made several times are
 answered in recorded order.
+
+Record a tool call once, then answer it from the file without running the tool:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from nemo_flow import replay, tools
+    >>> path = Path(tempfile.mkdtemp()) / "run.atof.jsonl"
+    >>> with replay.record(path) as recording:
+    ...     tools.execute_sync("weather", {"city": "Paris"}, lambda args: {"temp_c": 21})
+    {'temp_c': 21}
+    >>> recording.active
+    False
+    >>> def offline(args):
+    ...     raise ConnectionError("the real tool is not reachable")
+    >>> with replay.replay(path) as session:
+    ...     tools.execute_sync("weather", {"city": "Paris"}, offline)
+    {'temp_c': 21}
+    >>> session.replayed, session.unused()
+    (1, [])
 """
 
 from __future__ import annotations
@@ -286,6 +305,7 @@ class Recorded:
     line: int
 
     def describe(self) -> str:
+        """One line naming the call, its recorded line and (shortened) request, for messages."""
         what = "arguments" if self.kind == "tool" else "request"
         return f"{self.kind} {self.name!r} (line {self.line}) with {what} {short(self.request)}"
 

@@ -1,5 +1,15 @@
 """Middleware and subscribers that belong to one scope: visible to calls inside that scope (after
-the global ones at equal priority, outer scopes before inner ones) and removed when it closes."""
+the global ones at equal priority, outer scopes before inner ones) and removed when it closes.
+
+Example:
+    >>> from nemo_flow import ScopeType, scope, scope_local, tools
+    >>> def mask(tool_name, args):
+    ...     return {**args, "token": "***"}
+    >>> with scope.scope("request-1", ScopeType.Agent) as request_scope:
+    ...     scope_local.register_tool_sanitize_request(request_scope, "mask", 10, mask)
+    ...     tools.execute_sync("fetch", {"token": "secret"}, lambda args: "done")
+    'done'
+"""
 
 from __future__ import annotations
 

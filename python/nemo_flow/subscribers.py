@@ -3,6 +3,17 @@
 Subscribers are called synchronously on the emitting thread, in registration order (global
 ones first, then scope-local ones from the outermost scope inwards). A subscriber that raises
 is logged on the ``nemo_flow`` logger and counted; the call and the other subscribers carry on.
+
+Example:
+    >>> from nemo_flow import ScopeType, scope, subscribers
+    >>> seen = []
+    >>> subscribers.register("recorder", seen.append)
+    >>> with scope.scope("agent", ScopeType.Agent):
+    ...     pass
+    >>> [(event.name, event.scope_category) for event in seen]
+    [('agent', 'start'), ('agent', 'end')]
+    >>> subscribers.deregister("recorder")
+    True
 """
 
 from __future__ import annotations

@@ -1,5 +1,18 @@
 """Tool call lifecycle: managed execution (async and sync), manual start/end, and the
-individual pipeline steps."""
+individual pipeline steps.
+
+Example:
+    >>> import asyncio
+    >>> from nemo_flow import tools
+    >>> async def search(args):
+    ...     return {"hits": [args["query"]]}
+    >>> asyncio.run(tools.execute("search", {"query": "q"}, search))
+    {'hits': ['q']}
+    >>> tools.execute_sync("add", {"a": 1, "b": 2}, lambda args: args["a"] + args["b"])
+    3
+    >>> handle = tools.call("manual", {"x": 1})  # work you run yourself ...
+    >>> tools.call_end(handle, {"ok": True})
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,20 @@ after, so middleware and events only ever see JSON.
 ``BestEffortAnyCodec`` falls back to pickle for values JSON cannot hold; it only ever
 unpickles payloads it produced and signed in this process (HMAC-SHA256 with a per-process
 random key), so a payload from elsewhere, or one edited on the way, is refused.
+
+Example:
+    >>> from dataclasses import dataclass
+    >>> from nemo_flow import typed
+    >>> @dataclass
+    ... class Query:
+    ...     text: str
+    >>> @dataclass
+    ... class Hits:
+    ...     items: list[str]
+    >>> def search(query):
+    ...     return Hits([query.text])
+    >>> typed.tool_execute_sync("search", Query("q"), search, typed.DataclassCodec(Query), typed.DataclassCodec(Hits))
+    Hits(items=['q'])
 """
 
 from __future__ import annotations
@@ -54,18 +68,22 @@ TResponse = TypeVar("TResponse")
 class Codec(Protocol[T]):
     """Converts application values of type ``T`` to JSON and back."""
 
-    def to_json(self, value: T) -> Json: ...
+    def to_json(self, value: T) -> Json:
+        """Return ``value`` as JSON."""
 
-    def from_json(self, data: Json) -> T: ...
+    def from_json(self, data: Json) -> T:
+        """Return the value that ``data`` encodes."""
 
 
 class JsonPassthrough:
     """The identity codec for values that already are JSON."""
 
     def to_json(self, value: Json) -> Json:
+        """Return ``value`` unchanged."""
         return value
 
     def from_json(self, data: Json) -> Json:
+        """Return ``data`` unchanged."""
         return data
 
 
@@ -78,6 +96,7 @@ class PydanticCodec(Generic[T]):
         self.cls = cls
 
     def to_json(self, value: T) -> Json:
+        """Return the model dumped in JSON mode; ``TypeError`` for anything but an instance of ``cls``."""
         if not isinstance(value, self.cls):
             raise TypeError(
                 f"PydanticCodec({self.cls.__name__}): expected a {self.cls.__name__}, got {type(value).__name__}"
@@ -85,6 +104,7 @@ class PydanticCodec(Generic[T]):
         return typing.cast(Json, value.model_dump(mode="json"))  # type: ignore[attr-defined]
 
     def from_json(self, data: Json) -> T:
+        """Return a validated instance of ``cls`` built from ``data``."""
         return typing.cast(T, self.cls.model_validate(data))  # type: ignore[attr-defined]
 
 
@@ -98,6 +118,7 @@ class DataclassCodec(Generic[T]):
         self.cls = cls
 
     def to_json(self, value: T) -> Json:
+        """Return the dataclass's fields as a JSON object; ``TypeError`` for anything but an instance of ``cls``."""
         if not isinstance(value, self.cls):
             raise TypeError(
                 f"DataclassCodec({self.cls.__name__}): expected a {self.cls.__name__}, got {type(value).__name__}"
@@ -105,6 +126,7 @@ class DataclassCodec(Generic[T]):
         return _dataclass_json(value)
 
     def from_json(self, data: Json) -> T:
+        """Return an instance of ``cls`` (nested dataclasses rebuilt) from ``data``."""
         return typing.cast(T, _build(self.cls, data))
 
 
@@ -211,6 +233,7 @@ class BestEffortAnyCodec:
     """
 
     def to_json(self, value: Any) -> Json:
+        """Return ``value`` as JSON: tagged pydantic model or dataclass, plain JSON, signed pickle, or its ``str``."""
         cls = type(value)
         if hasattr(cls, "model_validate") and hasattr(value, "model_dump"):
             data = value.model_dump(mode="json")
@@ -231,6 +254,7 @@ class BestEffortAnyCodec:
         }
 
     def from_json(self, data: Json) -> Any:
+        """Return the value ``data`` encodes; ``ValueError`` for a pickle this process did not sign."""
         if not isinstance(data, dict):
             return data
         if "__nv_pydantic__" in data:

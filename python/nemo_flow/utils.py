@@ -1,4 +1,12 @@
-"""Helpers for mixing synchronous and asynchronous code."""
+"""Helpers for mixing synchronous and asynchronous code.
+
+Example:
+    >>> from nemo_flow.utils import run_sync
+    >>> async def answer():
+    ...     return 42
+    >>> run_sync(answer())
+    42
+"""
 
 from __future__ import annotations
 

@@ -93,6 +93,8 @@ fn flush(py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_error_reporter();
     export::install_blocking_region();
+    // The Cargo workspace version is the one version source: the wheel's metadata has it too.
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_class::<types::ScopeType>()?;
     m.add_class::<types::ScopeAttributes>()?;

@@ -10,6 +10,19 @@ surface: ``instrument(*, name=None)``, ``uninstrument()``, ``is_instrumented()``
 ``instrumented()`` context manager. Importing this package imports no SDK; each integration
 imports its SDK only when instrumented, and :func:`instrument_all` hooks SDKs that are
 installed but not imported yet, instrumenting each when (and if) the application imports it.
+
+    >>> import openai  # imported: instrumented at once (else when the application imports it)
+    >>> import nemo_flow.integrations
+    >>> from nemo_flow.integrations import openai as nf_openai
+    >>> sorted(nemo_flow.integrations.AVAILABLE)
+    ['anthropic', 'langchain', 'litellm', 'openai']
+    >>> nemo_flow.integrations.instrument_all(only=["openai"])
+    ['openai']
+    >>> nf_openai.is_instrumented()
+    True
+    >>> nemo_flow.integrations.uninstrument_all()
+    >>> nf_openai.is_instrumented()
+    False
 """
 
 from __future__ import annotations

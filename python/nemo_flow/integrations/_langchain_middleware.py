@@ -108,6 +108,8 @@ class NemoFlowMiddleware(AgentMiddleware[Any, Any]):
         return SETTINGS.enabled or IN_MANAGED_CALL.get()
 
     def wrap_model_call(self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], Any]) -> Any:
+        """Run the agent's model call as a managed LLM call (passed straight through while
+        ``instrument()`` is on, or inside another managed call)."""
         if self._skip():
             return handler(request)
         call = _ModelCall(request)
@@ -125,6 +127,7 @@ class NemoFlowMiddleware(AgentMiddleware[Any, Any]):
     async def awrap_model_call(
         self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], Awaitable[Any]]
     ) -> Any:
+        """Async form of :meth:`wrap_model_call`."""
         if self._skip():
             return await handler(request)
         call = _ModelCall(request)
@@ -140,6 +143,8 @@ class NemoFlowMiddleware(AgentMiddleware[Any, Any]):
         return call.outcome(await llm.execute(name, LLMRequest({}, call.content), provider, **call.options()))
 
     def wrap_tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        """Run the agent's tool call as a managed tool call (passed straight through while
+        ``instrument()`` is on)."""
         if SETTINGS.enabled:
             return handler(request)
         call = _ToolCall(request)
@@ -150,6 +155,7 @@ class NemoFlowMiddleware(AgentMiddleware[Any, Any]):
         return call.outcome(tools.execute_sync(call.name, call.args, run, metadata=call.metadata))
 
     async def awrap_tool_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Async form of :meth:`wrap_tool_call`."""
         if SETTINGS.enabled:
             return await handler(request)
         call = _ToolCall(request)

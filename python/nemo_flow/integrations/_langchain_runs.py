@@ -118,6 +118,8 @@ class RunTree(_Base):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """Start a scope for a chain run: an Agent scope for a top-level run, a Function scope
+        for a LangGraph node; other chains only pass their parent on."""
         name = kwargs.get("name") or (serialized or {}).get("name")
         if parent_run_id is None or parent_run_id not in self._scope_of:
             kind: ScopeType | None = ScopeType.Agent
@@ -128,9 +130,11 @@ class RunTree(_Base):
         self._start(run_id, parent_run_id, name, kind, inputs)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the chain run's scope with its outputs."""
         self._end(run_id, outputs)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the chain run's scope with the error."""
         self._end(run_id, error=error)
 
     # Tools: parents of whatever they run, not scopes (the managed tool call records them).
@@ -144,12 +148,16 @@ class RunTree(_Base):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
+        """Track the tool run as the parent of what it runs (the managed tool call records the
+        tool itself)."""
         self._start(run_id, parent_run_id, None, None, None)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Stop tracking the tool run."""
         self._end(run_id)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Stop tracking the tool run."""
         self._end(run_id)
 
     # Retrievers.
@@ -163,21 +171,26 @@ class RunTree(_Base):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
+        """Start a Retriever scope with the query as input."""
         name = kwargs.get("name") or (serialized or {}).get("name") or "retriever"
         self._start(run_id, parent_run_id, name, ScopeType.Retriever, {"query": query})
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the Retriever scope with the documents found."""
         self._end(run_id, [{"page_content": d.page_content, "metadata": to_json(d.metadata)} for d in documents])
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the Retriever scope with the error."""
         self._end(run_id, error=error)
 
     # LangGraph interrupt / resume.
 
     def on_interrupt(self, event: Any) -> None:
+        """Emit a ``langgraph.interrupt`` mark with the interrupt values."""
         self._mark("langgraph.interrupt", event, interrupts=[to_json(i.value) for i in event.interrupts])
 
     def on_resume(self, event: Any) -> None:
+        """Emit a ``langgraph.resume`` mark."""
         self._mark("langgraph.resume", event)
 
     def _mark(self, name: str, event: Any, **extra: Any) -> None:

@@ -8,6 +8,31 @@ LLM call: ``messages.create``, ``messages.parse``, ``messages.stream`` (with its
 
 Event name: ``anthropic.messages`` (or ``instrument(name=...)``).
 Needs ``pip install nemo-flow[anthropic]``; the SDK is imported only by ``instrument()``.
+
+A guardrail refusing a Messages call before it leaves the process (``httpx2.MockTransport``,
+the SDK's HTTP client, stands in for the server, so the example runs offline):
+
+    >>> import anthropic, httpx2
+    >>> from nemo_flow import GuardrailRejected, guardrails
+    >>> from nemo_flow.integrations import anthropic as nf_anthropic
+    >>> sent = []
+    >>> def server(request):
+    ...     sent.append(request.url.path)
+    ...     return httpx2.Response(500)
+    >>> client = anthropic.Anthropic(api_key="sk-test", base_url="http://127.0.0.1:9", max_retries=0,
+    ...                              http_client=httpx2.Client(transport=httpx2.MockTransport(server)))
+    >>> guardrails.register_llm_conditional_execution("doc-block", 0, lambda request: "no model calls here")
+    >>> nf_anthropic.instrument()
+    >>> nf_anthropic.is_instrumented()
+    True
+    >>> try:
+    ...     client.messages.create(model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "Hi"}])
+    ... except GuardrailRejected:
+    ...     print("blocked, requests sent:", sent)
+    blocked, requests sent: []
+    >>> nf_anthropic.uninstrument()
+    >>> guardrails.deregister_llm_conditional_execution("doc-block")
+    True
 """
 
 from __future__ import annotations

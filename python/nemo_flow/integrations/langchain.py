@@ -11,6 +11,32 @@ parent and never pushed on the ambient stack; interrupts and resumes become mark
 
 Two explicit, patch-free options: :class:`NemoFlowCallbackHandler` (observe only) and
 ``NemoFlowMiddleware`` (an ``AgentMiddleware`` for ``create_agent``).
+
+A chat model and a tool, both managed while instrumented (a fake chat model, so the example
+runs offline):
+
+    >>> from langchain_core.language_models import GenericFakeChatModel
+    >>> from langchain_core.messages import AIMessage
+    >>> from langchain_core.tools import tool
+    >>> from nemo_flow import intercepts
+    >>> from nemo_flow.integrations import langchain as nf_langchain
+    >>> @tool
+    ... def add(a: int, b: int) -> int:
+    ...     'Add two numbers.'
+    ...     return a + b
+    >>> def double_b(name, args):
+    ...     return {**args, "b": args["b"] * 2}
+    >>> intercepts.register_tool_request("doc-double", 0, False, double_b)
+    >>> model = GenericFakeChatModel(messages=iter([AIMessage("Paris")]))
+    >>> with nf_langchain.instrumented():
+    ...     print(nf_langchain.is_instrumented(), model.invoke("Capital of France?").content)
+    ...     print(add.invoke({"a": 1, "b": 2}))  # the intercept doubled b
+    True Paris
+    5
+    >>> add.invoke({"a": 1, "b": 2}), nf_langchain.is_instrumented()
+    (3, False)
+    >>> intercepts.deregister_tool_request("doc-double")
+    True
 """
 
 from __future__ import annotations
@@ -220,6 +246,8 @@ class NemoFlowCallbackHandler(RunTree):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
+        """Start an LLM call for the chat-model run ``run_id`` (OpenAI-chat shaped request),
+        under the scope of ``parent_run_id``."""
         if not self._active():
             return
         try:
@@ -240,6 +268,7 @@ class NemoFlowCallbackHandler(RunTree):
             _log.exception("nemo_flow: could not record a LangChain chat-model start")
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the LLM call of ``run_id`` with the model's response."""
         handle = self._llm.pop(run_id, None)
         if handle is None:
             return
@@ -253,11 +282,13 @@ class NemoFlowCallbackHandler(RunTree):
             _log.exception("nemo_flow: could not record a LangChain chat-model end")
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the LLM call of ``run_id`` with the error as its output."""
         handle = self._llm.pop(run_id, None)
         if handle is not None:
             llm.call_end(handle, {"error": {"type": type(error).__name__, "message": str(error)}})
 
     def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str, **kwargs: Any) -> None:
+        """Start a tool call for the tool run (arguments from ``inputs``, else ``input_str``)."""
         if not self._active():
             return
         super().on_tool_start(serialized, input_str, **kwargs)
@@ -275,12 +306,14 @@ class NemoFlowCallbackHandler(RunTree):
             _log.exception("nemo_flow: could not record a LangChain tool start")
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the tool call of ``run_id`` with the tool's output."""
         super().on_tool_end(output, run_id=run_id, **kwargs)
         handle = self._tool.pop(run_id, None)
         if handle is not None:
             tools.call_end(handle, cv.tool_result_json(output))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the tool call of ``run_id`` with the error as its output."""
         super().on_tool_error(error, run_id=run_id, **kwargs)
         handle = self._tool.pop(run_id, None)
         if handle is not None:

@@ -15,6 +15,29 @@ Not covered: ``from litellm import completion`` executed *before* ``instrument()
 original function (for OpenAI-compatible providers the OpenAI integration still catches the
 call underneath); ``text_completion``, embeddings and images pass through; streamed calls of
 the Anthropic interface pass through. Needs ``pip install nemo-flow[litellm]``.
+
+A ``litellm.completion`` seen by a request intercept while instrumented (LiteLLM's own
+``mock_response`` answers, so the example runs offline):
+
+    >>> import os
+    >>> _ = os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at import
+    >>> import litellm
+    >>> from nemo_flow import intercepts
+    >>> from nemo_flow.integrations import litellm as nf_litellm
+    >>> seen = []
+    >>> def note(name, request, annotated):
+    ...     seen.append(name)
+    ...     return request, annotated
+    >>> intercepts.register_llm_request("doc-note", 0, False, note)
+    >>> with nf_litellm.instrumented():
+    ...     out = litellm.completion(model="openai/gpt-4o-mini", mock_response="Hello!",
+    ...                              messages=[{"role": "user", "content": "Hi"}])
+    >>> out.choices[0].message.content, seen
+    ('Hello!', ['litellm.completion'])
+    >>> nf_litellm.is_instrumented()
+    False
+    >>> intercepts.deregister_llm_request("doc-note")
+    True
 """
 
 from __future__ import annotations

@@ -13,6 +13,31 @@ events for compiled workflows, through NemoIR's public hook points (no patching)
   decisions into guardrail scope pairs and rejection marks, retries and transitions into marks.
 - :class:`InstrumentedWorkflowRuntime` runs each workflow run as an Agent scope;
   :func:`instrument` builds one with all of the above.
+
+A NemoIR tool call made managed, so a nemo_flow guardrail can refuse it (NemoIR then sees its
+own ``PolicyDeniedError``):
+
+    >>> import asyncio
+    >>> import nemoir_runtime as nir
+    >>> from nemo_flow import guardrails
+    >>> from nemo_flow.integrations.nemoir import ManagedToolRegistry
+    >>> @nir.tool(capability="os.shell", description="Run a shell command")
+    ... async def run_shell(command: str, ctx) -> str:
+    ...     return f"ran {command}"
+    >>> registry = ManagedToolRegistry(nir.ToolRegistry([run_shell]))
+    >>> ctx = nir.ToolContext(workflow_id="w", stage_id="s", inputs={})
+    >>> def no_curl(name, args):
+    ...     return "no network tools" if "curl" in args["command"] else None
+    >>> guardrails.register_tool_conditional_execution("doc-no-curl", 0, no_curl)
+    >>> asyncio.run(registry.call("os.shell", {"command": "ls"}, ctx))
+    'ran ls'
+    >>> try:
+    ...     asyncio.run(registry.call("os.shell", {"command": "curl x"}, ctx))
+    ... except nir.PolicyDeniedError as e:
+    ...     print("denied")
+    denied
+    >>> guardrails.deregister_tool_conditional_execution("doc-no-curl")
+    True
 """
 
 from __future__ import annotations
@@ -86,20 +111,31 @@ class ManagedToolRegistry(nir.ToolRegistry):  # type: ignore[misc]
         self._metadata = _json(dict(metadata or {}))
 
     def get(self, capability: str) -> nir.Tool | None:
+        """The inner registry's tool for ``capability``."""
         return self.inner.get(capability)
 
     def get_by_name(self, name: str) -> nir.Tool | None:
+        """The inner registry's tool named ``name``."""
         return self.inner.get_by_name(name)
 
     def tools_for_capabilities(self, capabilities: Iterable[str]) -> tuple[nir.Tool, ...]:
+        """The inner registry's tools for ``capabilities``."""
         return tuple(self.inner.tools_for_capabilities(capabilities))
 
     def require_capabilities(self, capabilities: Iterable[str]) -> None:
+        """Delegates to the inner registry (raises when a capability has no tool)."""
         self.inner.require_capabilities(capabilities)
 
     async def call(
         self, capability: str, args: Mapping[str, Any], ctx: nir.ToolContext, *, tool_name: str | None = None
     ) -> Any:
+        """Run the tool as a managed tool call named after the tool, with the capability,
+        stage and workflow ids as metadata. Guardrails and intercepts see the arguments as
+        JSON; the tool gets the original objects unless an intercept changed them.
+
+        Raises:
+            nemoir_runtime.PolicyDeniedError: a nemo_flow guardrail rejected the call.
+        """
         tool = self.inner.get_by_name(tool_name) if tool_name else self.inner.get(capability)
         name = tool.name if tool is not None else (tool_name or capability)
         json_args = _json(args)
@@ -258,6 +294,9 @@ class ManagedModelAdapter:
         }
 
     async def complete(self, request: Any) -> Any:
+        """Run the inner adapter's ``complete`` as a managed LLM call with an OpenAI chat
+        request (messages, tools, the stage's output schema as ``response_format``); an
+        intercept's edits to messages and tools reach the inner adapter."""
         content = self._content(request)
         snap = _dumps(content)
         box: list[Any] = []
@@ -280,6 +319,8 @@ class ManagedStreamingModelAdapter(ManagedModelAdapter):
     events unless ``capture_reasoning``."""
 
     def stream(self, request: Any) -> AsyncIterator[Any]:
+        """Run the inner adapter's ``stream`` as a managed LLM stream; chunks pass through as
+        they arrive and the collected response ends the call."""
         return self._stream(request)
 
     async def _stream(self, request: Any) -> AsyncIterator[Any]:
@@ -489,6 +530,9 @@ class InstrumentedWorkflowRuntime(nir.WorkflowRuntime):  # type: ignore[misc]
         event_sink: Any = None,
         trace_recorder: Any = None,
     ) -> nir.WorkflowResult:
+        """Run the workflow with ``inputs`` inside an Agent scope named ``agent_name``; NemoIR
+        events go to the :class:`EventBridge` (and on to ``event_sink``). The scope ends with
+        the workflow's output or error."""
         bridge = EventBridge(event_sink, stage_scopes=self._stage_scopes, policy_events=self._policy_events)
         metadata = {**self.scope_metadata, "nemoir.workflow_id": self._manifest.workflow_id}
         handle = scope.push(self.agent_name, ScopeType.Agent, input=_json(inputs), metadata=metadata)
