@@ -1389,14 +1389,28 @@ class CacheGovernor:
 
     def __new__(cls, acg: Mapping[str, Any] | None = None) -> Self: ...
     @property
-    def provider(self) -> str: ...
-    def govern(self, request: Mapping[str, Any]) -> tuple[JsonObject, JsonObject]: ...
-    def observe(self, request: Mapping[str, Any], timestamp_ms: int) -> bool: ...
+    def provider(self) -> str:
+        """Return the planner in use: ``"anthropic"``, ``"openai"`` or ``"passthrough"``."""
+    def govern(self, request: Mapping[str, Any]) -> tuple[JsonObject, JsonObject]:
+        """Plan the provider's cache changes for ``request``; return ``(request, plan)``, the
+        request as a new dict with the changes (the argument is not modified). A request it
+        cannot read comes back unchanged with ``plan["error"]`` set (fail-open)."""
+    def observe(self, request: Mapping[str, Any], timestamp_ms: int) -> bool:
+        """Learn ``request`` (as the application built it) at ``timestamp_ms``; return False
+        when it is not an LLM request the governor can read."""
     def build_cache_request_facts(
         self, *, request_id: str, request: Mapping[str, Any], agent_id: str, timestamp_ms: int
-    ) -> JsonObject | None: ...
-    def record_usage(self, request_id: str, usage: Mapping[str, Any]) -> JsonObject | None: ...
-    def cache_report(self) -> JsonObject: ...
+    ) -> JsonObject | None:
+        """Return facts about ``request`` (as sent) against the previous request with its
+        prefix: stable and matched prefix blocks and tokens, the provider minimum, the first
+        changed block; remembered under ``request_id`` for :meth:`record_usage`. None for a
+        request it cannot read."""
+    def record_usage(self, request_id: str, usage: Mapping[str, Any]) -> JsonObject | None:
+        """Record the response usage of ``request_id`` in the cache ledger and return the
+        entry (hit rate, cache read/creation tokens, prompt tokens, miss reason, cost saved),
+        or None when the facts or the usage shape are unknown."""
+    def cache_report(self) -> JsonObject:
+        """Return the cache ledger: ``{"total": {...}, "by_key": {learning_key: {...}}}``."""
     def set_price(
         self,
         pattern: str,
@@ -1404,4 +1418,6 @@ class CacheGovernor:
         cache_read_multiplier: float,
         cache_write_5m_multiplier: float = 1.25,
         cache_write_1h_multiplier: float = 2.0,
-    ) -> None: ...
+    ) -> None:
+        """Override the price of models whose name contains ``pattern``: USD per million
+        input tokens, and the cache read/write prices as multipliers of it."""
