@@ -56,7 +56,9 @@ __all__ = [
     "_restart_exporters_after_fork",
     "_scope_var",
     "clear_global",
+    "configure_scrubbing",
     "create_scope_stack",
+    "default_scrubbing_patterns",
     "deregister",
     "end_detached",
     "event",
@@ -88,6 +90,7 @@ __all__ = [
     "push",
     "register",
     "scope_stack_active",
+    "scrubbing_patterns",
     "set_thread_scope_stack",
     "shutdown_exporters",
     "start_detached",
@@ -1023,6 +1026,15 @@ def clear_global() -> int:
 
 def subscriber_error_count() -> int:
     """Return how many subscriber calls have raised in this process."""
+
+def configure_scrubbing(patterns: Sequence[str] | None = None, sanitized_values: bool = True) -> None:
+    """Set the secret patterns scrubbed from recorded error text (``None``: the defaults)."""
+
+def scrubbing_patterns() -> list[str]:
+    """Return the secret patterns in force."""
+
+def default_scrubbing_patterns() -> list[str]:
+    """Return the secret patterns scrubbed by default."""
 
 def flush(timeout: float | None = None) -> bool:
     """Drain every exporter's buffer; return whether all finished within ``timeout`` seconds."""

@@ -18,6 +18,7 @@ mod plugin;
 mod policy;
 mod registration;
 mod scopes;
+mod scrubbing;
 mod types;
 
 use nemo_flow_core::dispatch;
@@ -138,6 +139,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(registration::clear_global, m)?)?;
     m.add_function(wrap_pyfunction!(subscriber_error_count, m)?)?;
     m.add_function(wrap_pyfunction!(flush, m)?)?;
+    m.add_function(wrap_pyfunction!(scrubbing::configure_scrubbing, m)?)?;
+    m.add_function(wrap_pyfunction!(scrubbing::scrubbing_patterns, m)?)?;
+    m.add_function(wrap_pyfunction!(scrubbing::default_scrubbing_patterns, m)?)?;
     m.add_class::<export::AtofExporterMode>()?;
     m.add_class::<export::AtofExporterConfig>()?;
     m.add_class::<export::AtofExporter>()?;

@@ -148,13 +148,28 @@ pub fn start(
     });
     let subs = subscribers_for(context);
     if !subs.is_empty() {
-        let data = sanitize(
+        let before = args.get()?;
+        let data = match sanitize(
             context,
             Family::ToolSanitizeRequest.label(),
             |m| &m.tool_sanitize_request,
             name,
-            Cow::Borrowed(args.get()?),
-        );
+            Cow::Borrowed(before),
+        ) {
+            Ok(Cow::Borrowed(v)) => Cow::Borrowed(v),
+            Ok(Cow::Owned(after)) => {
+                handle
+                    .span
+                    .remember_removed(crate::scrub::removed(&[before], &[&after]));
+                Cow::Owned(after)
+            }
+            Err(marker) => {
+                handle
+                    .span
+                    .remember_removed(crate::scrub::removed(&[before], &[]));
+                Cow::Owned(marker)
+            }
+        };
         let mut ev = handle.span.event(
             ScopeCategory::Start,
             handle.span.info.start,
@@ -213,7 +228,8 @@ pub fn end(
                 |m| &m.tool_sanitize_response,
                 &span.info.name,
                 Cow::Borrowed(result),
-            );
+            )
+            .unwrap_or_else(Cow::Owned);
             ev.data = JsonText::from_value(if data.is_null() {
                 &span.info.data
             } else {
@@ -247,6 +263,6 @@ fn sanitize<'v>(
     ) -> &crate::registry::Registry<crate::middleware::ToolSanitize>,
     name: &str,
     v: Cow<'v, Value>,
-) -> Cow<'v, Value> {
-    sanitized(&visible(context, select), family, v, |cb, v| cb(name, v)).unwrap_or_else(Cow::Owned)
+) -> Result<Cow<'v, Value>, Value> {
+    sanitized(&visible(context, select), family, v, |cb, v| cb(name, v))
 }
