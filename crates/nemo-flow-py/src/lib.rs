@@ -12,6 +12,7 @@ mod events;
 mod export;
 mod export_otlp;
 mod handles;
+mod interrupts;
 mod json;
 mod llm_types;
 mod plugin;
@@ -34,7 +35,15 @@ fn install_error_reporter() {
                 let logger = py
                     .import("logging")?
                     .call_method1("getLogger", ("nemo_flow",))?;
-                let exc = errors::original(py, err).map(|e| e.into_value(py).into_any());
+                let original = errors::original(py, err);
+                if original
+                    .as_ref()
+                    .is_some_and(|e| errors::is_interrupt(py, e))
+                {
+                    // Not a failure to log: the call re-raises it (see interrupts.rs).
+                    return Ok(());
+                }
+                let exc = original.map(|e| e.into_value(py).into_any());
                 let kwargs = pyo3::types::PyDict::new(py);
                 if let Some(e) = exc {
                     kwargs.set_item("exc_info", e)?;
