@@ -6,7 +6,10 @@ Put it under every tool call and LLM call to get hierarchical scopes, a middlewa
 
 from __future__ import annotations
 
+import atexit
+
 from . import (
+    _native,
     _replay_env,  # noqa: F401  (NEMO_FLOW_REPLAY / NEMO_FLOW_RECORD, see nemo_flow.replay)
     codecs,
     events,
@@ -77,6 +80,10 @@ from .observability import (
     OpenTelemetryConfig,
     OpenTelemetrySubscriber,
 )
+
+# At exit, callbacks stop entering Python before daemon threads can be ended inside them
+# (see crates/nemo-flow-py/src/shutdown.rs).
+atexit.register(_native._at_exit)
 
 __all__ = [
     "AnnotatedLLMRequest",

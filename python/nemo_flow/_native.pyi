@@ -52,6 +52,7 @@ __all__ = [
     "ToolAttributes",
     "ToolCall",
     "ToolHandle",
+    "_at_exit",
     "_register_test_intercept",
     "_restart_exporters_after_fork",
     "_scope_var",
@@ -1035,6 +1036,9 @@ def scrubbing_patterns() -> list[str]:
 
 def default_scrubbing_patterns() -> list[str]:
     """Return the secret patterns scrubbed by default."""
+
+def _at_exit() -> None:
+    """The atexit hook: stop callbacks from entering Python and wait for those in flight."""
 
 def flush(timeout: float | None = None) -> bool:
     """Drain every exporter's buffer; return whether all finished within ``timeout`` seconds."""

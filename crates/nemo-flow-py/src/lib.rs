@@ -20,6 +20,7 @@ mod policy;
 mod registration;
 mod scopes;
 mod scrubbing;
+mod shutdown;
 mod types;
 
 use nemo_flow_core::dispatch;
@@ -30,6 +31,9 @@ use std::sync::Arc;
 /// codecs on successful calls) to the `nemo_flow` logger, with the original traceback.
 fn install_error_reporter() {
     dispatch::set_error_reporter(Some(Arc::new(|what, err| {
+        let Some(_in_flight) = shutdown::enter() else {
+            return;
+        };
         Python::attach(|py| {
             let log = || -> PyResult<()> {
                 let logger = py
@@ -148,6 +152,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(registration::clear_global, m)?)?;
     m.add_function(wrap_pyfunction!(subscriber_error_count, m)?)?;
     m.add_function(wrap_pyfunction!(flush, m)?)?;
+    m.add_function(wrap_pyfunction!(shutdown::_at_exit, m)?)?;
     m.add_function(wrap_pyfunction!(scrubbing::configure_scrubbing, m)?)?;
     m.add_function(wrap_pyfunction!(scrubbing::scrubbing_patterns, m)?)?;
     m.add_function(wrap_pyfunction!(scrubbing::default_scrubbing_patterns, m)?)?;
