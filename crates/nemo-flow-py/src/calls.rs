@@ -146,6 +146,7 @@ impl ToolCall {
     ) -> PyResult<Self> {
         let name = str_arg(name, "name")?;
         let (ctx, parent) = placement(py, handle)?;
+        ctx.require_open("a tool call").py(py)?;
         let opts = ToolOptions {
             attributes: ToolAttributes::arg(attributes)?,
             data: opt_to_json(data, "data")?,
@@ -266,6 +267,7 @@ impl LlmCall {
         let name = str_arg(name, "name")?;
         let request = request_arg(request, "request")?.unbind();
         let (ctx, parent) = placement(py, handle)?;
+        ctx.require_open("an LLM call").py(py)?;
         let opts = LlmOptions {
             attributes: LLMAttributes::arg(attributes)?,
             data: opt_to_json(data, "data")?,

@@ -180,7 +180,8 @@ fn codec_error(codec: &str, step: &str, error: crate::error::CallbackError) -> F
 }
 
 /// Opens the span: sanitize-request guardrails over a copy of the request, the annotation
-/// decoded from the sanitized copy, then the start event.
+/// decoded from the sanitized copy, then the start event. Refused under a scope that has
+/// ended (a managed call checks its scope when it is created instead).
 pub fn start(
     context: &Arc<ScopeNode>,
     parent_uuid: Uuid,
@@ -189,6 +190,7 @@ pub fn start(
     codec: Option<&dyn LlmCodec>,
     opts: LlmOptions,
 ) -> FlowResult<Arc<LlmHandle>> {
+    context.require_open("an LLM call")?;
     start_with(context, parent_uuid, name, request, codec, None, opts)
 }
 

@@ -126,8 +126,22 @@ pub fn request_intercepts(
     Ok(Some(v))
 }
 
-/// Opens the span: sanitize-request guardrails over `args`, then the start event.
+/// Opens the span: sanitize-request guardrails over `args`, then the start event. Refused
+/// under a scope that has ended.
 pub fn start(
+    context: &Arc<ScopeNode>,
+    parent_uuid: Uuid,
+    name: &str,
+    args: &mut Lazy<'_>,
+    opts: ToolOptions,
+) -> FlowResult<Arc<ToolHandle>> {
+    context.require_open("a tool call")?;
+    open_span(context, parent_uuid, name, args, opts)
+}
+
+/// [`start`] for a managed call, whose scope was checked when the call was created (a call
+/// created in a scope may be awaited after that scope closed).
+fn open_span(
     context: &Arc<ScopeNode>,
     parent_uuid: Uuid,
     name: &str,
@@ -193,7 +207,7 @@ pub fn begin(
 ) -> FlowResult<ToolBegin> {
     check_guardrails(context, parent_uuid, name, args, &opts.metadata, true)?;
     let new_args = request_intercepts(context, name, args)?;
-    let handle = start(context, parent_uuid, name, args, opts)?;
+    let handle = open_span(context, parent_uuid, name, args, opts)?;
     let execution = visible(context, |m| &m.tool_execution);
     Ok(ToolBegin {
         handle,
