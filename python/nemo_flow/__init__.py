@@ -20,7 +20,10 @@ Example:
 
 from __future__ import annotations
 
+import atexit
+
 from . import (
+    _native,
     _replay_env,  # noqa: F401  (NEMO_FLOW_REPLAY / NEMO_FLOW_RECORD, see nemo_flow.replay)
     codecs,
     events,
@@ -91,6 +94,10 @@ from .observability import (
     OpenTelemetryConfig,
     OpenTelemetrySubscriber,
 )
+
+# At exit, callbacks stop entering Python before daemon threads can be ended inside them
+# (see crates/nemo-flow-py/src/shutdown.rs).
+atexit.register(_native._at_exit)
 
 __all__ = [
     "AnnotatedLLMRequest",

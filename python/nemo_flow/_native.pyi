@@ -54,13 +54,16 @@ __all__ = [
     "ToolCall",
     "ToolHandle",
     "__version__",
+    "_at_exit",
     "_register_test_intercept",
     "_restart_exporters_after_fork",
     "_scope_var",
     "adaptive_validate_config",
     "canonical_json",
     "clear_global",
+    "configure_scrubbing",
     "create_scope_stack",
+    "default_scrubbing_patterns",
     "deregister",
     "end_detached",
     "event",
@@ -92,6 +95,7 @@ __all__ = [
     "push",
     "register",
     "scope_stack_active",
+    "scrubbing_patterns",
     "set_thread_scope_stack",
     "shutdown_exporters",
     "start_detached",
@@ -1038,6 +1042,18 @@ def clear_global() -> int:
 
 def subscriber_error_count() -> int:
     """Return how many subscriber calls have raised in this process."""
+
+def configure_scrubbing(patterns: Sequence[str] | None = None, sanitized_values: bool = True) -> None:
+    """Set the secret patterns scrubbed from recorded error text (``None``: the defaults)."""
+
+def scrubbing_patterns() -> list[str]:
+    """Return the secret patterns in force."""
+
+def default_scrubbing_patterns() -> list[str]:
+    """Return the secret patterns scrubbed by default."""
+
+def _at_exit() -> None:
+    """The atexit hook: stop callbacks from entering Python and wait for those in flight."""
 
 def flush(timeout: float | None = None) -> bool:
     """Drain every exporter's buffer; return whether all finished within ``timeout`` seconds."""

@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from . import _native
 from ._types import (
     LlmConditionalExecutionGuardrail,
@@ -27,6 +29,8 @@ from ._types import (
 )
 
 __all__ = [
+    "DEFAULT_SCRUBBING_PATTERNS",
+    "configure_scrubbing",
     "deregister_llm_conditional_execution",
     "deregister_llm_sanitize_request",
     "deregister_llm_sanitize_response",
@@ -39,7 +43,28 @@ __all__ = [
     "register_tool_conditional_execution",
     "register_tool_sanitize_request",
     "register_tool_sanitize_response",
+    "scrubbing_patterns",
 ]
+
+#: The secret shapes scrubbed by default from recorded error text: bearer/basic credentials,
+#: ``sk-…`` keys, ``api_key=…``/``token=…``/``password=…``-style pairs, AWS access key ids, JWTs.
+DEFAULT_SCRUBBING_PATTERNS: tuple[str, ...] = tuple(_native.default_scrubbing_patterns())
+
+
+def configure_scrubbing(*, patterns: Sequence[str] | None = None, sanitized_values: bool = True) -> None:
+    """Configure what is scrubbed from the free text recorded for a call (error messages, rejection reasons).
+
+    ``patterns`` are regular expressions (Rust ``regex`` syntax) of secret shapes replaced by ``[REDACTED]``;
+    a group named ``secret`` limits the replacement to that group. ``None`` restores
+    :data:`DEFAULT_SCRUBBING_PATTERNS`, ``[]`` scrubs no shape. ``sanitized_values=False`` stops scrubbing the
+    values that a request sanitizer removed in the call. An invalid pattern raises ``ValueError`` and changes
+    nothing."""
+    _native.configure_scrubbing(patterns, sanitized_values)
+
+
+def scrubbing_patterns() -> list[str]:
+    """Return the secret patterns in force."""
+    return _native.scrubbing_patterns()
 
 
 def register_tool_sanitize_request(name: str, priority: int, guardrail: ToolSanitizeGuardrail) -> None:

@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod registry;
 pub mod scope;
+pub mod scrub;
 pub mod stream;
 pub mod types;
 

@@ -130,6 +130,18 @@ impl ScopeNode {
         self.parent.is_none()
     }
 
+    /// Refuses new work (a call, a mark) under this scope once it has ended: a stale handle
+    /// or a stale propagated stack would otherwise parent it under a finished scope.
+    pub fn require_open(&self, what: &str) -> FlowResult<()> {
+        if self.is_ended() {
+            return Err(FlowError::Scope(format!(
+                "scope '{}' ({}) has ended; {what} cannot be placed under it",
+                self.info.name, self.info.uuid
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether the scope has been popped or ended.
     pub fn is_ended(&self) -> bool {
         self.ended.load(Ordering::Acquire)
@@ -455,6 +467,7 @@ pub fn mark(
     metadata: impl FnOnce() -> FlowResult<Value>,
     timestamp: Option<Timestamp>,
 ) -> FlowResult<()> {
+    context.require_open("a mark")?;
     let subs = subscribers_for(context);
     if subs.is_empty() {
         return Ok(());

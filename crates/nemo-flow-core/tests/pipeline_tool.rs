@@ -512,14 +512,14 @@ fn a_failing_sanitizer_redacts_the_payload_and_is_reported() {
         reports_mentioning("leaky-req-7f3a"),
         [(
             "tool sanitize-request guardrail 'leaky-req-7f3a'".to_string(),
-            "KeyError: nope".to_string()
+            "KeyError: [message withheld: it may quote the payload being sanitized]".to_string()
         )]
     );
     assert_eq!(
         reports_mentioning("leaky-resp-7f3a"),
         [(
             "tool sanitize-response guardrail 'leaky-resp-7f3a'".to_string(),
-            "TypeError: bad".to_string()
+            "TypeError: [message withheld: it may quote the payload being sanitized]".to_string()
         )]
     );
 }

@@ -26,7 +26,18 @@ use crate::llm_types::{
 type Res<T> = Result<T, CallbackError>;
 
 fn guard<T>(f: impl FnOnce(Python<'_>) -> PyResult<T>) -> Res<T> {
-    Python::attach(|py| f(py).map_err(|e| callback_error(py, e)))
+    let Some(_in_flight) = crate::shutdown::enter() else {
+        return Err(CallbackError::new(
+            "InterpreterExit",
+            "not called: the interpreter is exiting",
+        ));
+    };
+    Python::attach(|py| {
+        f(py).map_err(|e| {
+            crate::interrupts::note(py, &e);
+            callback_error(py, e)
+        })
+    })
 }
 
 fn reason(out: &Bound<'_, PyAny>) -> PyResult<Option<String>> {

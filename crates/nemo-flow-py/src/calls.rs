@@ -146,6 +146,7 @@ impl ToolCall {
     ) -> PyResult<Self> {
         let name = str_arg(name, "name")?;
         let (ctx, parent) = placement(py, handle)?;
+        ctx.require_open("a tool call").py(py)?;
         let opts = ToolOptions {
             attributes: ToolAttributes::arg(attributes)?,
             data: opt_to_json(data, "data")?,
@@ -172,7 +173,16 @@ impl ToolCall {
             .ok_or_else(|| ScopeError::new_err("this tool call has already begun"))?;
         let args = self.args.bind(py);
         let mut lazy = lazy_json(py, args, "args");
-        let begun = tool::begin(&self.ctx, self.parent, &self.name, &mut lazy, opts).py(py)?;
+        let begun = crate::interrupts::step(|| {
+            let begun = tool::begin(&self.ctx, self.parent, &self.name, &mut lazy, opts).py(py)?;
+            // Started, then interrupted: the call ends here, its end event recording why.
+            if let Some(interrupt) = crate::interrupts::take() {
+                let why = error_info(interrupt.value(py).as_any());
+                let _ = tool::end(&begun.handle, Outcome::Err(why), Value::Null, None);
+                return Err(interrupt);
+            }
+            Ok(begun)
+        })?;
         check_unread(&lazy, || validate_json(args, "args"))?;
         let intercepts = intercept_tuple(py, &begun.execution)?;
         self.handle = Some(begun.handle);
@@ -190,13 +200,15 @@ impl ToolCall {
             .take()
             .ok_or_else(|| ScopeError::new_err("this tool call is not running"))?;
         let mut lazy = Lazy::pending(|| Ok(result_json(result)));
-        tool::end(&h, Outcome::Ok(&mut lazy), Value::Null, None).py(py)
+        crate::interrupts::step(|| tool::end(&h, Outcome::Ok(&mut lazy), Value::Null, None).py(py))
     }
 
     /// Records failure: the end event carries the exception's type and message.
     fn fail(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
         let h = self.handle.take().ok_or_else(not_running)?;
-        tool::end(&h, Outcome::Err(error_info(exc)), Value::Null, None).py(py)
+        crate::interrupts::step(|| {
+            tool::end(&h, Outcome::Err(error_info(exc)), Value::Null, None).py(py)
+        })
     }
 
     /// The `MiddlewareError` the execution intercept `name` raising `exc` becomes.
@@ -255,6 +267,7 @@ impl LlmCall {
         let name = str_arg(name, "name")?;
         let request = request_arg(request, "request")?.unbind();
         let (ctx, parent) = placement(py, handle)?;
+        ctx.require_open("an LLM call").py(py)?;
         let opts = LlmOptions {
             attributes: LLMAttributes::arg(attributes)?,
             data: opt_to_json(data, "data")?,
@@ -293,16 +306,31 @@ impl LlmCall {
                 .map_err(|e| carry(py, e))
         });
         let codec = self.codecs.request.as_deref();
-        let begun = llm::begin(
-            &self.ctx,
-            self.parent,
-            &self.name,
-            &mut lazy,
-            codec,
-            opts,
-            self.streaming,
-        )
-        .py(py)?;
+        let begun = crate::interrupts::step(|| {
+            let begun = llm::begin(
+                &self.ctx,
+                self.parent,
+                &self.name,
+                &mut lazy,
+                codec,
+                opts,
+                self.streaming,
+            )
+            .py(py)?;
+            // Started, then interrupted: the call ends here, its end event recording why.
+            if let Some(interrupt) = crate::interrupts::take() {
+                let why = error_info(interrupt.value(py).as_any());
+                let _ = llm::end(
+                    &begun.handle,
+                    Outcome::Err(why),
+                    ResponseAnnotation::None,
+                    Value::Null,
+                    None,
+                );
+                return Err(interrupt);
+            }
+            Ok(begun)
+        })?;
         check_unread(&lazy, || {
             let r = req.borrow();
             validate_json(r.headers_bound(py).as_any(), "request.headers")?;
@@ -388,20 +416,24 @@ impl LlmCall {
             .map_or(ResponseAnnotation::None, |c| {
                 ResponseAnnotation::Codec(&**c)
             });
-        llm::end(&h, Outcome::Ok(&mut lazy), annotation, Value::Null, None).py(py)
+        crate::interrupts::step(|| {
+            llm::end(&h, Outcome::Ok(&mut lazy), annotation, Value::Null, None).py(py)
+        })
     }
 
     /// Records failure.
     fn fail(&mut self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
         let h = self.handle.take().ok_or_else(not_running)?;
-        llm::end(
-            &h,
-            Outcome::Err(error_info(exc)),
-            ResponseAnnotation::None,
-            Value::Null,
-            None,
-        )
-        .py(py)
+        crate::interrupts::step(|| {
+            llm::end(
+                &h,
+                Outcome::Err(error_info(exc)),
+                ResponseAnnotation::None,
+                Value::Null,
+                None,
+            )
+            .py(py)
+        })
     }
 
     /// The `MiddlewareError` the execution intercept `name` raising `exc` becomes.

@@ -87,6 +87,10 @@ pub fn to_py_err(py: Python<'_>, e: FlowError) -> PyErr {
         FlowError::Config(_) => ConfigError::new_err(msg),
         FlowError::InvalidArgument { .. } => PyValueError::new_err(msg),
         FlowError::Middleware { error, .. } => {
+            // Ctrl-C, sys.exit and cancellation interrupt: never wrapped as a failure.
+            if let Some(orig) = original(py, &error).filter(|e| is_interrupt(py, e)) {
+                return orig;
+            }
             let wrapped = MiddlewareError::new_err(msg);
             if let Some(orig) = original(py, &error) {
                 wrapped.set_cause(py, Some(orig));
@@ -100,6 +104,12 @@ pub fn to_py_err(py: Python<'_>, e: FlowError) -> PyErr {
             original(py, &error).unwrap_or_else(|| NemoFlowError::new_err(msg))
         }
     }
+}
+
+/// A `BaseException` that is not an `Exception` (`KeyboardInterrupt`, `SystemExit`,
+/// `asyncio.CancelledError`, ...): it means "stop", so it propagates unchanged.
+pub fn is_interrupt(py: Python<'_>, err: &PyErr) -> bool {
+    !err.is_instance_of::<pyo3::exceptions::PyException>(py)
 }
 
 /// Extension to turn core results into `PyResult`.

@@ -13,12 +13,15 @@ mod events;
 mod export;
 mod export_otlp;
 mod handles;
+mod interrupts;
 mod json;
 mod llm_types;
 mod plugin;
 mod policy;
 mod registration;
 mod scopes;
+mod scrubbing;
+mod shutdown;
 mod types;
 
 use nemo_flow_core::dispatch;
@@ -29,12 +32,23 @@ use std::sync::Arc;
 /// codecs on successful calls) to the `nemo_flow` logger, with the original traceback.
 fn install_error_reporter() {
     dispatch::set_error_reporter(Some(Arc::new(|what, err| {
+        let Some(_in_flight) = shutdown::enter() else {
+            return;
+        };
         Python::attach(|py| {
             let log = || -> PyResult<()> {
                 let logger = py
                     .import("logging")?
                     .call_method1("getLogger", ("nemo_flow",))?;
-                let exc = errors::original(py, err).map(|e| e.into_value(py).into_any());
+                let original = errors::original(py, err);
+                if original
+                    .as_ref()
+                    .is_some_and(|e| errors::is_interrupt(py, e))
+                {
+                    // Not a failure to log: the call re-raises it (see interrupts.rs).
+                    return Ok(());
+                }
+                let exc = original.map(|e| e.into_value(py).into_any());
                 let kwargs = pyo3::types::PyDict::new(py);
                 if let Some(e) = exc {
                     kwargs.set_item("exc_info", e)?;
@@ -142,6 +156,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(registration::clear_global, m)?)?;
     m.add_function(wrap_pyfunction!(subscriber_error_count, m)?)?;
     m.add_function(wrap_pyfunction!(flush, m)?)?;
+    m.add_function(wrap_pyfunction!(shutdown::_at_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(scrubbing::configure_scrubbing, m)?)?;
+    m.add_function(wrap_pyfunction!(scrubbing::scrubbing_patterns, m)?)?;
+    m.add_function(wrap_pyfunction!(scrubbing::default_scrubbing_patterns, m)?)?;
     m.add_class::<export::AtofExporterMode>()?;
     m.add_class::<export::AtofExporterConfig>()?;
     m.add_class::<export::AtofExporter>()?;

@@ -204,6 +204,7 @@ pub fn event(
         Some(h) => Arc::clone(&h.get().node),
         None => current_node(py)?,
     };
+    node.require_open("a mark").py(py)?;
     if !scope::observed(&node) {
         // Nothing reads the payload: only check it is JSON, so bad input is refused either way.
         for (v, arg) in [(data, "data"), (metadata, "metadata")] {

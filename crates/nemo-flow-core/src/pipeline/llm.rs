@@ -180,7 +180,8 @@ fn codec_error(codec: &str, step: &str, error: crate::error::CallbackError) -> F
 }
 
 /// Opens the span: sanitize-request guardrails over a copy of the request, the annotation
-/// decoded from the sanitized copy, then the start event.
+/// decoded from the sanitized copy, then the start event. Refused under a scope that has
+/// ended (a managed call checks its scope when it is created instead).
 pub fn start(
     context: &Arc<ScopeNode>,
     parent_uuid: Uuid,
@@ -189,6 +190,7 @@ pub fn start(
     codec: Option<&dyn LlmCodec>,
     opts: LlmOptions,
 ) -> FlowResult<Arc<LlmHandle>> {
+    context.require_open("an LLM call")?;
     start_with(context, parent_uuid, name, request, codec, None, opts)
 }
 
@@ -219,8 +221,14 @@ fn start_with(
     if !subs.is_empty() {
         let mut profile = handle.profile();
         let sanitizers = !visible(context, |m| &m.llm_sanitize_request).is_empty();
-        let data = match sanitize_request(context, Cow::Borrowed(request.get()?)) {
+        let before = request.get()?;
+        let data = match sanitize_request(context, Cow::Borrowed(before)) {
             Ok(sanitized) => {
+                if let Cow::Owned(after) = &sanitized {
+                    handle
+                        .span
+                        .remember_removed(removed_from_request(before, after));
+                }
                 if let (Some(a), false) = (decoded, sanitizers) {
                     profile.insert("annotated_request".into(), a.to_json());
                 } else if let Some(c) = codec {
@@ -233,7 +241,13 @@ fn start_with(
                 }
                 sanitized.to_json_text()
             }
-            Err(marker) => JsonText::from_value(&marker),
+            Err(marker) => {
+                let empty = LlmRequest::default();
+                handle
+                    .span
+                    .remember_removed(removed_from_request(before, &empty));
+                JsonText::from_value(&marker)
+            }
         };
         let mut ev = handle.span.event(
             ScopeCategory::Start,
@@ -404,6 +418,17 @@ impl LlmHandle {
         }
         p
     }
+}
+
+/// The strings of `before` (headers and body) that `after` no longer holds.
+fn removed_from_request(before: &LlmRequest, after: &LlmRequest) -> Box<[Box<str>]> {
+    fn refs(r: &LlmRequest) -> Vec<&Value> {
+        r.headers
+            .values()
+            .chain(std::iter::once(&r.content))
+            .collect()
+    }
+    crate::scrub::removed(&refs(before), &refs(after))
 }
 
 fn sanitize_request<'r>(

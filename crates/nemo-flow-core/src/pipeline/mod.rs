@@ -9,8 +9,8 @@ pub mod tool;
 
 use serde_json::Value;
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
 use crate::clock::{Timestamp, stamp, stamp_at};
@@ -83,6 +83,8 @@ pub struct CallSpan {
     /// The scope whose middleware and subscribers apply to this call.
     pub context: Arc<ScopeNode>,
     ended: AtomicBool,
+    /// What the request sanitizers removed, scrubbed from the text recorded on failure.
+    secrets: OnceLock<Box<[Box<str>]>>,
 }
 
 impl CallSpan {
@@ -107,7 +109,20 @@ impl CallSpan {
             },
             context: Arc::clone(context),
             ended: AtomicBool::new(false),
+            secrets: OnceLock::new(),
         }
+    }
+
+    /// Records what a request sanitizer removed (see [`crate::scrub::removed`]).
+    fn remember_removed(&self, secrets: Box<[Box<str>]>) {
+        if !secrets.is_empty() {
+            let _ = self.secrets.set(secrets);
+        }
+    }
+
+    /// `text` scrubbed of this call's sanitized values and the configured secret shapes.
+    pub fn scrub(&self, text: &mut String) {
+        crate::scrub::scrub_in_place(text, self.secrets.get().map_or(&[], |s| s));
     }
 
     /// Whether the end event has been emitted.
@@ -165,7 +180,10 @@ fn close_span<'v>(
     } else {
         Some(match outcome {
             Outcome::Ok(v) => Ok(v.get()?),
-            Outcome::Err(e) => Err(e),
+            Outcome::Err(mut e) => {
+                span.scrub(&mut e.message);
+                Err(e)
+            }
         })
     };
     span.mark_ended(what)?;
@@ -209,7 +227,13 @@ fn sanitized<'v, T: Clone, F>(
         match call(&e.callback, v) {
             Ok(nv) => v = nv,
             Err(err) => {
-                crate::dispatch::report(&format!("{family} '{}'", e.name), &err);
+                // A sanitizer's message and traceback may quote the payload it choked on:
+                // only its type is reported.
+                let withheld = CallbackError::new(
+                    err.kind,
+                    "[message withheld: it may quote the payload being sanitized]",
+                );
+                crate::dispatch::report(&format!("{family} '{}'", e.name), &withheld);
                 return Err(redaction_marker(&e.name));
             }
         }
@@ -265,11 +289,11 @@ fn run_conditional<T: Clone>(
             Ok(None) => JsonText::trusted_static(r#"{"allowed":true,"rejected":false}"#),
             Ok(Some(r)) => JsonText::trusted(format!(
                 r#"{{"allowed":false,"rejected":true,"rejection_reason":{}}}"#,
-                json_str(r)
+                json_str(&crate::scrub::scrub(r, &[]))
             )),
             Err(err) => JsonText::trusted(format!(
                 r#"{{"allowed":false,"error":{}}}"#,
-                json_str(&err.to_string())
+                json_str(&crate::scrub::scrub(&err.to_string(), &[]))
             )),
         };
         if !subs.is_empty() {
@@ -321,7 +345,8 @@ fn emit_rejection_mark(
                 root_uuid: context.info.root_uuid,
             },
             timestamp,
-            serde_json::json!({"rejected": true, "rejection_reason": reason}).into(),
+            serde_json::json!({"rejected": true, "rejection_reason": crate::scrub::scrub(reason, &[])})
+                .into(),
             JsonText::from_value(metadata),
         ),
     );

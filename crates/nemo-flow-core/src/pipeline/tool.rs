@@ -126,8 +126,22 @@ pub fn request_intercepts(
     Ok(Some(v))
 }
 
-/// Opens the span: sanitize-request guardrails over `args`, then the start event.
+/// Opens the span: sanitize-request guardrails over `args`, then the start event. Refused
+/// under a scope that has ended.
 pub fn start(
+    context: &Arc<ScopeNode>,
+    parent_uuid: Uuid,
+    name: &str,
+    args: &mut Lazy<'_>,
+    opts: ToolOptions,
+) -> FlowResult<Arc<ToolHandle>> {
+    context.require_open("a tool call")?;
+    open_span(context, parent_uuid, name, args, opts)
+}
+
+/// [`start`] for a managed call, whose scope was checked when the call was created (a call
+/// created in a scope may be awaited after that scope closed).
+fn open_span(
     context: &Arc<ScopeNode>,
     parent_uuid: Uuid,
     name: &str,
@@ -148,13 +162,28 @@ pub fn start(
     });
     let subs = subscribers_for(context);
     if !subs.is_empty() {
-        let data = sanitize(
+        let before = args.get()?;
+        let data = match sanitize(
             context,
             Family::ToolSanitizeRequest.label(),
             |m| &m.tool_sanitize_request,
             name,
-            Cow::Borrowed(args.get()?),
-        );
+            Cow::Borrowed(before),
+        ) {
+            Ok(Cow::Borrowed(v)) => Cow::Borrowed(v),
+            Ok(Cow::Owned(after)) => {
+                handle
+                    .span
+                    .remember_removed(crate::scrub::removed(&[before], &[&after]));
+                Cow::Owned(after)
+            }
+            Err(marker) => {
+                handle
+                    .span
+                    .remember_removed(crate::scrub::removed(&[before], &[]));
+                Cow::Owned(marker)
+            }
+        };
         let mut ev = handle.span.event(
             ScopeCategory::Start,
             handle.span.info.start,
@@ -178,7 +207,7 @@ pub fn begin(
 ) -> FlowResult<ToolBegin> {
     check_guardrails(context, parent_uuid, name, args, &opts.metadata, true)?;
     let new_args = request_intercepts(context, name, args)?;
-    let handle = start(context, parent_uuid, name, args, opts)?;
+    let handle = open_span(context, parent_uuid, name, args, opts)?;
     let execution = visible(context, |m| &m.tool_execution);
     Ok(ToolBegin {
         handle,
@@ -213,7 +242,8 @@ pub fn end(
                 |m| &m.tool_sanitize_response,
                 &span.info.name,
                 Cow::Borrowed(result),
-            );
+            )
+            .unwrap_or_else(Cow::Owned);
             ev.data = JsonText::from_value(if data.is_null() {
                 &span.info.data
             } else {
@@ -247,6 +277,6 @@ fn sanitize<'v>(
     ) -> &crate::registry::Registry<crate::middleware::ToolSanitize>,
     name: &str,
     v: Cow<'v, Value>,
-) -> Cow<'v, Value> {
-    sanitized(&visible(context, select), family, v, |cb, v| cb(name, v)).unwrap_or_else(Cow::Owned)
+) -> Result<Cow<'v, Value>, Value> {
+    sanitized(&visible(context, select), family, v, |cb, v| cb(name, v))
 }
